@@ -1,0 +1,20 @@
+# Shared by scripts/build-book and scripts/test: make .venv and install what it needs.
+# Re-installs only when requirements.txt or pyproject.toml change.
+ensure_venv() {
+    local py="${PYTHON:-python3}"
+    if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "error: Python 3.11 or newer is required (tried '$py'; set PYTHON=...)" >&2
+        return 1
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        "$py" -m venv .venv
+    fi
+    local stamp=.venv/.scaling-lab-installed
+    local want
+    want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        .venv/bin/python -m pip install --quiet --upgrade pip
+        .venv/bin/python -m pip install --quiet -r requirements.txt -e .
+        echo "$want" > "$stamp"
+    fi
+}
