@@ -72,9 +72,7 @@ def run(repeats: int = 30, noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
     table = {}
     for name, surface in SURFACES.items():
         df = sample_isoflops(surface, grid=8.0, noise=noise, seed=seed)
-        table[name] = {
-            m: median_ms(lambda f=f, df=df: f(df), r) for m, (f, r) in methods.items()
-        }
+        table[name] = {m: median_ms(lambda f=f, df=df: f(df), r) for m, (f, r) in methods.items()}
     out = pd.DataFrame(table)
     out["median"] = out.median(axis=1)
     return out
