@@ -1,6 +1,6 @@
 """scaling_lab: fit neural scaling laws and measure where the usual methods go wrong."""
 
-from . import analysis, plots
+from . import analysis, plots, widgets
 from .fitting import (
     Approach2Fit,
     FitError,
@@ -41,4 +41,5 @@ __all__ = [
     "plots",
     "sample_isoflops",
     "surfaces_table",
+    "widgets",
 ]

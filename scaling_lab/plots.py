@@ -49,6 +49,7 @@ def plot_isoflops(
     fit: Approach2Fit | None = None,
     surface: LossSurface | None = None,
     variable: str = "params",
+    legend: bool = True,
 ) -> plt.Axes:
     """IsoFLOP samples against ``variable`` (params or tokens), with fitted parabolas and optima."""
     if variable not in ("params", "tokens"):
@@ -70,6 +71,8 @@ def plot_isoflops(
     ax.set_xscale("log")
     ax.set_xlabel("parameters N" if variable == "params" else "training tokens D")
     ax.set_ylabel("loss")
+    if not legend:
+        return ax
     handles, labels = ax.get_legend_handles_labels()
     if fit is not None:
         handles.append(plt.Line2D([], [], **INFERRED_STYLE))
@@ -77,7 +80,7 @@ def plot_isoflops(
     if surface is not None:
         handles.append(plt.Line2D([], [], **TRUE_STYLE))
         labels.append("true optimum")
-    ax.legend(handles, labels, loc="upper center", ncol=2)
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
@@ -140,3 +143,18 @@ def plot_loss_landscape(
     ax.set_ylabel("training tokens D")
     ax.legend(loc="upper right")
     return ax
+
+
+def approach2_figure(
+    surface: LossSurface, grid: float = 8.0, figsize: tuple[float, float] = (9.0, 3.6), **sampling
+) -> plt.Figure:
+    """IsoFLOP runs with fitted parabolas (left) and the power law of the vertices (right)."""
+    from .fitting.approach2 import fit_approach2
+    from .sampling import sample_isoflops
+
+    runs = sample_isoflops(surface, grid=grid, **sampling)
+    fit = fit_approach2(runs)
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    plot_isoflops(left, runs, fit=fit, surface=surface, legend=False)
+    plot_power_law(right, fit, surface=surface, variable="tokens")
+    return fig

@@ -18,3 +18,17 @@ ensure_venv() {
         echo "$want" > "$stamp"
     fi
 }
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "error: /usr/bin/chromium is missing; install Debian's chromium package" >&2
+        return 1
+    fi
+}
