@@ -80,7 +80,7 @@ def plot_isoflops(
     if surface is not None:
         handles.append(plt.Line2D([], [], **TRUE_STYLE))
         labels.append("true optimum")
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(handles, labels, loc="upper right", ncol=2, fontsize=7)
     return ax
 
 
