@@ -1,6 +1,6 @@
 """scaling_lab: fit neural scaling laws and measure where the usual methods go wrong."""
 
-from . import analysis, plots, widgets
+from . import analysis, plots, report, widgets
 from .fitting import (
     Approach2Fit,
     FitError,
@@ -39,6 +39,7 @@ __all__ = [
     "fits_table",
     "imbalanced_surface",
     "plots",
+    "report",
     "sample_isoflops",
     "surfaces_table",
     "widgets",

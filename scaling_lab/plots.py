@@ -50,8 +50,12 @@ def plot_isoflops(
     surface: LossSurface | None = None,
     variable: str = "params",
     legend: bool = True,
+    show_centers: bool = False,
 ) -> plt.Axes:
-    """IsoFLOP samples against ``variable`` (params or tokens), with fitted parabolas and optima."""
+    """IsoFLOP samples against ``variable`` (params or tokens), with fitted parabolas and optima.
+
+    ``show_centers`` marks each budget's sampling centre (the middle of its grid).
+    """
     if variable not in ("params", "tokens"):
         raise ValueError(f"variable must be 'params' or 'tokens', got {variable!r}")
     budgets = np.unique(df["budget"])
@@ -68,6 +72,9 @@ def plot_isoflops(
         if surface is not None:
             opt = surface.N_opt(budget) if variable == "params" else surface.D_opt(budget)
             ax.plot(opt, surface.loss_opt(budget), **TRUE_STYLE)
+        if show_centers:
+            centre = 10 ** np.mean(np.log10([x.min(), x.max()]))
+            ax.axvline(centre, color=color, lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("parameters N" if variable == "params" else "training tokens D")
     ax.set_ylabel("loss")
@@ -80,6 +87,9 @@ def plot_isoflops(
     if surface is not None:
         handles.append(plt.Line2D([], [], **TRUE_STYLE))
         labels.append("true optimum")
+    if show_centers:
+        handles.append(plt.Line2D([], [], color="0.3", lw=0.8, ls=":"))
+        labels.append("sampling centre")
     ax.legend(handles, labels, loc="upper right", ncol=2, fontsize=7)
     return ax
 
@@ -157,4 +167,171 @@ def approach2_figure(
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
     plot_isoflops(left, runs, fit=fit, surface=surface, legend=False)
     plot_power_law(right, fit, surface=surface, variable="tokens")
+    return fig
+
+
+def plot_error_lines(
+    ax: plt.Axes,
+    df: pd.DataFrame,
+    y: str,
+    by: str,
+    x: str = "grid",
+    percent: bool = True,
+    labels: dict | None = None,
+    ylabel: str | None = None,
+) -> plt.Axes:
+    """One line per value of ``by``: error column ``y`` against the grid width ``x``."""
+    cmap = plt.get_cmap("plasma")
+    groups = list(dict.fromkeys(df[by]))
+    for k, key in enumerate(groups):
+        part = df[df[by] == key].sort_values(x)
+        scale = 100.0 if percent else 1.0
+        color = cmap(0.1 + 0.75 * k / max(len(groups) - 1, 1))
+        label = (labels or {}).get(key, str(key))
+        ax.plot(part[x], scale * part[y], "-o", ms=2.5, color=color, label=label)
+    ax.set_xscale("log")
+    ax.axhline(0.0, color="black", lw=0.6)
+    if x == "grid":
+        ax.set_xlabel("sampling grid: ±k× around the centre")
+        ticks = [t for t in (2, 4, 8, 16, 32, 64, 100) if df[x].min() <= t <= df[x].max()]
+        ax.set_xticks(ticks, [f"±{t}×" for t in ticks])
+        ax.minorticks_off()
+    ax.set_ylabel(ylabel or (f"{y} (%)" if percent else y))
+    return ax
+
+
+def vertex_shift_figure(
+    ratio: float, grid: float, n_points: int = 15, figsize: tuple[float, float] = (9.0, 3.6)
+) -> plt.Figure:
+    """The normalised IsoFLOP valley with its fitted parabola (left) and the shift vs width."""
+    from .analysis import symmetric_offsets, vertex_shift
+    from .surfaces import imbalanced_surface
+
+    s = imbalanced_surface(ratio)
+    u = symmetric_offsets(np.log10(grid), n_points)
+    f = 10.0 ** (-s.alpha * u) + (s.alpha / s.beta) * 10.0 ** (s.beta * u)
+    coef = np.polyfit(u, f, 2)
+    shift = vertex_shift(s.alpha, s.beta, grid, n_points)
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    dense = np.linspace(u.min(), u.max(), 200)
+    left.plot(
+        dense,
+        10.0 ** (-s.alpha * dense) + (s.alpha / s.beta) * 10.0 ** (s.beta * dense),
+        color="0.6",
+        lw=3,
+        label="IsoFLOP loss (normalised)",
+    )
+    left.plot(u, f, "o", ms=3.5, color="tab:blue", label="runs")
+    left.plot(dense, np.polyval(coef, dense), "--", color="tab:red", label="fitted parabola")
+    left.axvline(0.0, color="black", lw=1, label="true optimum")
+    left.axvline(shift, color="tab:red", lw=1, ls=":", label=f"vertex: {shift:+.4f} decades")
+    left.set_xlabel("w = log10(N / N*)")
+    left.set_ylabel("(L - E) / P")
+    left.legend(loc="upper center", fontsize=7)
+    widths = np.geomspace(2.0, 100.0, 60)
+    right.plot(widths, vertex_shift(s.alpha, s.beta, widths, n_points), color="tab:red")
+    right.plot(grid, shift, "o", color="tab:red")
+    right.set_xscale("log")
+    right.axhline(0.0, color="black", lw=0.6)
+    right.set_xlabel("sampling grid: ±k×")
+    right.set_ylabel("vertex shift δ (decades of N)")
+    return fig
+
+
+def offset_drift_figure(
+    magnitude: float,
+    grid: float,
+    surface: LossSurface | None = None,
+    figsize: tuple[float, float] = (9.0, 3.6),
+) -> plt.Figure:
+    """Relative error of D* against compute under a constant offset (left) and a drift (right).
+
+    Crosses are the per-budget parabola vertices, the line the fitted power law
+    extrapolated to 1e24 FLOPs; a flat line means a correct exponent.
+    """
+    from .fitting.approach2 import fit_approach2
+    from .sampling import sample_isoflops
+    from .surfaces import SURFACES
+
+    surface = SURFACES["symmetric"] if surface is None else surface
+    fig, axes = plt.subplots(1, 2, figsize=figsize, layout="constrained", sharey=True)
+    cs = np.geomspace(1e17, 1e24, 50)
+    for ax, (title, bias) in zip(
+        axes,
+        [
+            (f"offset by {magnitude:g}×", {"center_scale": magnitude}),
+            (f"drift to {magnitude:g}×", {"drift": magnitude}),
+        ],
+        strict=True,
+    ):
+        fit = fit_approach2(sample_isoflops(surface, grid=grid, **bias))
+        opt = fit.optima
+        vertex_err = opt["D_opt"] / surface.D_opt(opt["budget"].to_numpy()) - 1
+        ax.plot(
+            cs,
+            100 * (fit.D_opt(cs) / surface.D_opt(cs) - 1),
+            "--",
+            color="tab:red",
+            label="fitted power law",
+        )
+        ax.plot(opt["budget"], 100 * vertex_err, **INFERRED_STYLE, label="parabola vertices")
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.axvspan(1e17, 1e21, color="0.92", zorder=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("compute C (FLOPs); shaded: fitted range")
+        ax.set_title(f"{title}: b = {fit.b:.4f} (true {surface.b:.4f})", fontsize=9)
+    axes[0].set_ylabel("D*: relative error (%)")
+    axes[0].legend(loc="lower left")
+    return fig
+
+
+def extrapolation_figure(
+    drift: float = 1.0,
+    grid: float = 8.0,
+    center_scale: float = 1.0,
+    figsize: tuple[float, float] = (8.0, 3.6),
+) -> plt.Figure:
+    """Relative error of the Approach 2 ``D*(C)`` from 1e17 to 1e25 FLOPs, per preset."""
+    from .fitting.approach2 import fit_approach2
+    from .sampling import sample_isoflops
+    from .surfaces import SURFACES
+
+    cs = np.geomspace(1e17, 1e25, 60)
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    for color, (name, surface) in zip(
+        ("0.4", "tab:blue", "tab:red"), SURFACES.items(), strict=True
+    ):
+        fit = fit_approach2(
+            sample_isoflops(surface, grid=grid, drift=drift, center_scale=center_scale)
+        )
+        ax.plot(cs, 100 * (fit.D_opt(cs) / surface.D_opt(cs) - 1), color=color, label=name)
+    ax.axvspan(1e17, 1e21, color="0.92", zorder=0)
+    ax.axvline(1e24, color="black", lw=0.6, ls=":")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("compute C (FLOPs); shaded: fitted range, dotted: 1e24")
+    ax.set_ylabel("extrapolated D*: relative error (%)")
+    ax.legend(loc="lower left")
+    return fig
+
+
+def compounding_figure(
+    center_scale: float = 3.0, drift: float = 1.0, figsize: tuple[float, float] = (8.0, 3.6)
+) -> plt.Figure:
+    """Bars of the D* error at 1e24 FLOPs for each preset and named grid under one bias."""
+    from .analysis import approach2_sweep
+    from .sampling import NAMED_GRIDS
+    from .surfaces import SURFACES
+
+    bias = {"bias": {"center_scale": center_scale, "drift": drift}}
+    df = approach2_sweep(SURFACES, list(NAMED_GRIDS.values()), bias)
+    df["grid"] = df["grid"].map({v: k for k, v in NAMED_GRIDS.items()})
+    pivot = df.pivot(index="surface", columns="grid", values="D_extrap_err")
+    pivot = pivot.loc[list(SURFACES), list(NAMED_GRIDS)]
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    (100 * pivot).plot.bar(ax=ax, rot=0, colormap="viridis")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("D* at 1e24 FLOPs: relative error (%)")
+    ax.set_xlabel("")
+    ax.legend(title="grid", ncol=4, fontsize=7)
     return fig

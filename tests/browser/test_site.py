@@ -70,7 +70,7 @@ def test_page_loads_offline_without_console_errors(open_page, path):
     assert loaded.aborted == [], f"page asked for the network: {loaded.aborted}"
     # Equations are typeset by the bundled MathJax, not left as raw TeX.
     if "\\(" in (SITE / path).read_text() or "\\[" in (SITE / path).read_text():
-        loaded.page.wait_for_selector("mjx-container", timeout=10_000)
+        loaded.page.wait_for_selector("mjx-container", state="attached", timeout=10_000)
 
 
 @pytest.mark.parametrize("path", PAGES)
