@@ -193,7 +193,7 @@ def plot_error_lines(
     ax.axhline(0.0, color="black", lw=0.6)
     if x == "grid":
         ax.set_xlabel("sampling grid: ±k× around the centre")
-        ticks = [t for t in (2, 4, 8, 16, 32, 64, 100) if df[x].min() <= t <= df[x].max()]
+        ticks = [t for t in (2, 4, 8, 16, 32, 100) if df[x].min() <= t <= df[x].max()]
         ax.set_xticks(ticks, [f"±{t}×" for t in ticks])
         ax.minorticks_off()
     ax.set_ylabel(ylabel or (f"{y} (%)" if percent else y))
