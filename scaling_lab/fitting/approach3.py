@@ -18,11 +18,11 @@ its best points and the lowest objective wins.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import logsumexp
 
 from ..surfaces import LossSurface
 from .data import FitError, validate_isoflops
@@ -83,33 +83,29 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
 
-def _log_terms(p: np.ndarray, log_n, log_d) -> np.ndarray:
-    """The three log-terms ``(e, a - alpha log N, b - beta log D)``; shape ``(k, 3, n)``."""
+def _log_terms(p: np.ndarray, log_n, log_d) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three log-terms ``e``, ``a - alpha log N``, ``b - beta log D`` (rows: parameter sets)."""
     p = np.atleast_2d(p)
-    e = np.broadcast_to(p[:, 0:1], (p.shape[0], log_n.size))
-    return np.stack([e, p[:, 1:2] - p[:, 3:4] * log_n, p[:, 2:3] - p[:, 4:5] * log_d], axis=1)
+    return p[:, 0:1], p[:, 1:2] - p[:, 3:4] * log_n, p[:, 2:3] - p[:, 4:5] * log_d
+
+
+def _logsumexp3(t0, t1, t2) -> np.ndarray:
+    m = np.maximum(np.maximum(t0, t1), t2)
+    return m + np.log(np.exp(t0 - m) + np.exp(t1 - m) + np.exp(t2 - m))
 
 
 def _chinchilla_objective(p: np.ndarray, log_n, log_d, log_loss) -> np.ndarray:
-    r = logsumexp(_log_terms(p, log_n, log_d), axis=1) - log_loss
+    r = _logsumexp3(*_log_terms(p, log_n, log_d)) - log_loss
     return _huber(r, HUBER_DELTA).sum(axis=1)
 
 
 def _chinchilla_objective_and_grad(x: np.ndarray, log_n, log_d, log_loss):
-    terms = _log_terms(x, log_n, log_d)[0]
-    lse = logsumexp(terms, axis=0)
-    weights = np.exp(terms - lse)  # softmax over the three terms
+    t0, t1, t2 = (t[0] for t in _log_terms(x, log_n, log_d))
+    lse = _logsumexp3(t0, t1, t2)
+    w0, w1, w2 = np.exp(t0 - lse), np.exp(t1 - lse), np.exp(t2 - lse)  # softmax weights
     r = lse - log_loss
     psi = np.clip(r, -HUBER_DELTA, HUBER_DELTA)  # Huber derivative
-    grad = np.array(
-        [
-            psi @ weights[0],
-            psi @ weights[1],
-            psi @ weights[2],
-            -(psi @ (weights[1] * log_n)),
-            -(psi @ (weights[2] * log_d)),
-        ]
-    )
+    grad = np.array([psi @ w0, psi @ w1, psi @ w2, -(psi @ (w1 * log_n)), -(psi @ (w2 * log_d))])
     return float(_huber(r, HUBER_DELTA).sum()), grad
 
 
@@ -126,12 +122,16 @@ def fit_approach3(
     n_refine: int = 1,
     jac: str = "analytic",
     max_iter: int = 10000,
+    start: Sequence[float] | None = None,
+    options: dict | None = None,
 ) -> SurfaceFit:
     """Fit all five surface parameters directly (Chinchilla Approach 3).
 
     ``jac`` is ``"analytic"`` or a finite-difference scheme (``"2-point"``,
-    ``"3-point"``) for the raw-parameter variants; ``seed`` draws the naive
-    variant's single start.
+    ``"3-point"``); ``seed`` draws the naive variant's single start. ``start`` replaces
+    the grid (or random) start with one point, in the variant's own parameters
+    (``E, A, B, alpha, beta``, or ``e, a, b, alpha, beta`` for ``"chinchilla"``);
+    ``options`` override the L-BFGS-B options (``ftol``, ``gtol``, ``maxiter``, ...).
     """
     if variant not in APPROACH3_VARIANTS:
         raise ValueError(f"variant must be one of {APPROACH3_VARIANTS}, got {variant!r}")
@@ -141,13 +141,20 @@ def fit_approach3(
         raise ValueError(f"n_refine must be a positive integer, got {n_refine!r}")
     data = validate_isoflops(df, min_rows=6, purpose="a 5-parameter surface fit")
     log_n, log_d, loss = np.log(data.params), np.log(data.tokens), data.loss
-    options = {**_LBFGS_OPTIONS, "maxiter": max_iter}
+    options = {**_LBFGS_OPTIONS, "maxiter": max_iter, **(options or {})}
+    if start is not None:
+        start = np.asarray(start, dtype=float)
+        if start.shape != (5,) or not np.all(np.isfinite(start)):
+            raise ValueError(f"start must be 5 finite numbers, got {start!r}")
 
     if variant == "chinchilla":
         log_loss = np.log(loss)
-        starts = grid_points(CHINCHILLA_GRID)
-        values = _chinchilla_objective(starts, log_n, log_d, log_loss)
-        best = starts[np.argsort(values, kind="stable")[:n_refine]]
+        if start is None:
+            starts = grid_points(CHINCHILLA_GRID)
+            values = _chinchilla_objective(starts, log_n, log_d, log_loss)
+            best = starts[np.argsort(values, kind="stable")[:n_refine]]
+        else:
+            best = [start]
         fun, grad = _objective(_chinchilla_objective_and_grad, jac, log_n, log_d, log_loss)
         runs = [minimize(fun, x0, jac=grad, method="L-BFGS-B", options=options) for x0 in best]
         res = min(runs, key=lambda r: r.fun)
@@ -155,7 +162,9 @@ def fit_approach3(
         alpha, beta = res.x[3:]
         at_bound: list[str] = []
     else:
-        if variant == "naive":
+        if start is not None:
+            best = [start]
+        elif variant == "naive":
             rng = np.random.default_rng(seed)
             best = [
                 np.array(

@@ -169,15 +169,20 @@ def fit_vpnls(
     method: str = "gauss-newton",
     grid_size: int = 32,
     max_iter: int = 1000,
+    jac: str = "analytic",
 ) -> SurfaceFit:
     """Fit ``E + A/N**alpha + B/D**beta`` by variable projection.
 
     ``method`` picks the refinement after the ``grid_size × grid_size`` exponent grid
-    (see the module docstring). Returns a :class:`SurfaceFit`; soft problems (bound
-    hit, iteration limit, abnormal line search) are reported in ``status``.
+    (see the module docstring). ``jac`` applies to ``"l-bfgs-b"``: the envelope-theorem
+    gradient (``"analytic"``) or finite differences (``"2-point"``, ``"3-point"``).
+    Returns a :class:`SurfaceFit`; soft problems (bound hit, iteration limit, abnormal
+    line search) are reported in ``status``.
     """
     if method not in VPNLS_METHODS:
         raise ValueError(f"method must be one of {VPNLS_METHODS}, got {method!r}")
+    if jac not in ("analytic", "2-point", "3-point"):
+        raise ValueError(f"jac must be 'analytic', '2-point' or '3-point', got {jac!r}")
     if int(grid_size) != grid_size or grid_size < 2:
         raise ValueError(f"grid_size must be an integer >= 2, got {grid_size!r}")
     data = validate_isoflops(df, min_rows=6, purpose="a 5-parameter surface fit")
@@ -192,20 +197,24 @@ def fit_vpnls(
     if method == "grid":
         theta, coef = theta0, coef_grid[i, j]
     else:
-        refine = {
-            "gauss-newton": _refine_gauss_newton,
-            "l-bfgs-b": _refine_lbfgsb,
-            "nelder-mead": _refine_nelder_mead,
-        }[method]
-        theta, n_iter, status, message = refine(prob, theta0, max_iter)
+        if method == "gauss-newton":
+            theta, n_iter, status, message = _refine_gauss_newton(prob, theta0, max_iter)
+        elif method == "l-bfgs-b":
+            theta, n_iter, status, message = _refine_lbfgsb(prob, theta0, max_iter, jac)
+        else:
+            theta, n_iter, status, message = _refine_nelder_mead(prob, theta0, max_iter)
         coef, _ = prob.nnls(theta)
         if method != "nelder-mead" and np.any(prob.ols(theta)["coef"] < 0):
             theta, extra, status, message = _refine_nelder_mead(prob, theta0, max_iter)
             n_iter += extra
             coef, _ = prob.nnls(theta)
-            message = f"least squares left E, A, B >= 0; refined with NNLS inside: {message}"
+            message = (
+                "ordinary least squares gave a negative E, A or B; "
+                f"refined with NNLS inside instead: {message}"
+            )
 
-    return _finish(prob, theta, coef, n_iter, status, message, f"vpnls/{method}", data.n)
+    name = f"vpnls/{method}" + ("" if jac == "analytic" or method != "l-bfgs-b" else f"/{jac}")
+    return _finish(prob, theta, coef, n_iter, status, message, name, data.n)
 
 
 def _finish(prob, theta, coef, n_iter, status, message, method, n_points) -> SurfaceFit:
@@ -298,16 +307,23 @@ def _refine_gauss_newton(prob: _Projection, theta0: np.ndarray, max_iter: int):
     return theta, max_iter, FitStatus.MAX_ITER, f"iteration limit ({max_iter}) reached"
 
 
-def _refine_lbfgsb(prob: _Projection, theta0: np.ndarray, max_iter: int):
+def _refine_lbfgsb(prob: _Projection, theta0: np.ndarray, max_iter: int, jac: str = "analytic"):
     scale = max(prob.rss_ols(theta0), np.finfo(float).tiny)
 
-    def fun(theta):
-        return prob.rss_ols(theta) / scale, prob.rss_ols_grad(theta) / scale
+    if jac == "analytic":
+
+        def fun(theta):
+            return prob.rss_ols(theta) / scale, prob.rss_ols_grad(theta) / scale
+
+    else:
+
+        def fun(theta):
+            return prob.rss_ols(theta) / scale
 
     res = minimize(
         fun,
         _inside(theta0),
-        jac=True,
+        jac=True if jac == "analytic" else jac,
         method="L-BFGS-B",
         bounds=[EXPONENT_BOUNDS] * 2,
         options={"ftol": 1e-15, "gtol": 1e-15, "maxiter": max_iter},

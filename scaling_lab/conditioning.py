@@ -1,0 +1,110 @@
+"""Conditioning of the surface fits: the 5-D Hessian of Approach 3 and the 2-D one of VPNLS.
+
+At the true parameters of noise-free data the residuals vanish, so the Hessian of the
+residual sum of squares is exactly ``2 J^T J`` (the second-derivative terms are
+multiplied by zero residuals). ``J`` is the Jacobian of the predicted losses with
+respect to ``(E, A, B, alpha, beta)`` for Approach 3, and the Jacobian of the projected
+residual with respect to ``(alpha, beta)`` for VPNLS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .fitting.data import validate_isoflops
+from .fitting.vpnls import _Projection
+from .surfaces import LossSurface
+
+PARAMETERS = ("E", "A", "B", "alpha", "beta")
+
+
+@dataclass(frozen=True)
+class HessianAnalysis:
+    """Eigen-decomposition of an RSS Hessian."""
+
+    hessian: np.ndarray
+    eigenvalues: np.ndarray  # ascending
+    eigenvectors: np.ndarray  # columns
+    names: tuple[str, ...]
+
+    @property
+    def condition_number(self) -> float:
+        return float(self.eigenvalues[-1] / self.eigenvalues[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per eigenvalue, with the eigenvector's components."""
+        frame = pd.DataFrame(self.eigenvectors.T, columns=list(self.names))
+        frame.insert(0, "eigenvalue", self.eigenvalues)
+        return frame
+
+
+def _analyse(hessian: np.ndarray, names: tuple[str, ...]) -> HessianAnalysis:
+    values, vectors = np.linalg.eigh(hessian)
+    # Fix each eigenvector's sign so its largest component is positive (reproducible tables).
+    signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])])
+    return HessianAnalysis(hessian, values, vectors * signs, names)
+
+
+def prediction_jacobian(surface: LossSurface, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """d(predicted loss)/d(E, A, B, alpha, beta), one row per run."""
+    tn = params ** (-surface.alpha)
+    td = tokens ** (-surface.beta)
+    return np.column_stack(
+        [
+            np.ones_like(tn),
+            tn,
+            td,
+            -surface.A * np.log(params) * tn,
+            -surface.B * np.log(tokens) * td,
+        ]
+    )
+
+
+def hessian_5d(surface: LossSurface, df: pd.DataFrame) -> HessianAnalysis:
+    """Hessian of Approach 3's raw RSS at ``surface`` (exact for noise-free runs of it)."""
+    data = validate_isoflops(df)
+    jac = prediction_jacobian(surface, data.params, data.tokens)
+    return _analyse(2.0 * jac.T @ jac, PARAMETERS)
+
+
+def hessian_2d(surface: LossSurface, df: pd.DataFrame) -> HessianAnalysis:
+    """Hessian of the VPNLS projected RSS over (alpha, beta) at the surface's exponents."""
+    data = validate_isoflops(df)
+    prob = _Projection(np.log(data.params), np.log(data.tokens), data.loss)
+    jac = prob.jacobian(np.array([surface.alpha, surface.beta]))
+    return _analyse(2.0 * jac.T @ jac, ("alpha", "beta"))
+
+
+def rss_gradient_5d(x: np.ndarray, df: pd.DataFrame) -> np.ndarray:
+    """Gradient of Approach 3's raw RSS at parameters ``x = (E, A, B, alpha, beta)``."""
+    from .fitting.approach3 import _raw_rss_and_grad
+
+    data = validate_isoflops(df)
+    return _raw_rss_and_grad(
+        np.asarray(x, float), np.log(data.params), np.log(data.tokens), data.loss
+    )[1]
+
+
+def perturbation_test(surface: LossSurface, df: pd.DataFrame, step: float = 1e-3) -> pd.DataFrame:
+    """Move ``step`` (Euclidean) from the truth along each 5-D eigenvector; report the gradient.
+
+    A gradient-based optimiser stops when the gradient is small; along a flat eigenvector
+    it is small long before the parameters are right.
+    """
+    analysis = hessian_5d(surface, df)
+    truth = np.array([surface.E, surface.A, surface.B, surface.alpha, surface.beta])
+    rows = []
+    for k, value in enumerate(analysis.eigenvalues):
+        x = truth + step * analysis.eigenvectors[:, k]
+        grad = rss_gradient_5d(x, df)
+        rows.append(
+            {
+                "eigenvalue": value,
+                "gradient_norm": float(np.linalg.norm(grad)),
+                "dominant": PARAMETERS[int(np.argmax(np.abs(analysis.eigenvectors[:, k])))],
+            }
+        )
+    return pd.DataFrame(rows)
