@@ -79,7 +79,7 @@ def test_analytic_gradients_match_finite_differences(standard_runs, fun, x):
 def test_numerical_gradient_option(standard_runs):
     fit = sl.fit_approach3(standard_runs, variant="mle", jac="3-point")
     assert fit.method == "approach3/mle"
-    with pytest.raises(ValueError, match="jac must be"):
+    with pytest.raises(ValueError, match="jac must be one of"):
         sl.fit_approach3(standard_runs, jac="exact")
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from ..surfaces import LossSurface
-from .data import FitError, validate_isoflops
+from .data import GRADIENTS, FitError, check_option, validate_isoflops
 from .results import FitStatus, SurfaceFit
 from .vpnls import _scipy_status
 
@@ -133,10 +133,8 @@ def fit_approach3(
     (``E, A, B, alpha, beta``, or ``e, a, b, alpha, beta`` for ``"chinchilla"``);
     ``options`` override the L-BFGS-B options (``ftol``, ``gtol``, ``maxiter``, ...).
     """
-    if variant not in APPROACH3_VARIANTS:
-        raise ValueError(f"variant must be one of {APPROACH3_VARIANTS}, got {variant!r}")
-    if jac not in ("analytic", "2-point", "3-point"):
-        raise ValueError(f"jac must be 'analytic', '2-point' or '3-point', got {jac!r}")
+    check_option("variant", variant, APPROACH3_VARIANTS)
+    check_option("jac", jac, GRADIENTS)
     if int(n_refine) != n_refine or n_refine < 1:
         raise ValueError(f"n_refine must be a positive integer, got {n_refine!r}")
     data = validate_isoflops(df, min_rows=6, purpose="a 5-parameter surface fit")

@@ -106,3 +106,12 @@ def _check_budgets(data: IsoflopData, min_points: int, min_budgets: int, purpose
                 f"{data.rows_where(data.budget == budget)}); {purpose} needs at least "
                 f"{min_points} per budget"
             )
+
+
+GRADIENTS: tuple[str, ...] = ("analytic", "2-point", "3-point")
+
+
+def check_option(name: str, value: object, choices: tuple) -> None:
+    """Raise ``ValueError`` naming ``name`` and its choices when ``value`` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.optimize import minimize, nnls
 
 from ..surfaces import LossSurface
-from .data import FitError, validate_isoflops
+from .data import GRADIENTS, FitError, check_option, validate_isoflops
 from .results import FitStatus, SurfaceFit
 
 EXPONENT_BOUNDS: tuple[float, float] = (0.05, 0.95)
@@ -179,10 +179,8 @@ def fit_vpnls(
     Returns a :class:`SurfaceFit`; soft problems (bound hit, iteration limit, abnormal
     line search) are reported in ``status``.
     """
-    if method not in VPNLS_METHODS:
-        raise ValueError(f"method must be one of {VPNLS_METHODS}, got {method!r}")
-    if jac not in ("analytic", "2-point", "3-point"):
-        raise ValueError(f"jac must be 'analytic', '2-point' or '3-point', got {jac!r}")
+    check_option("method", method, VPNLS_METHODS)
+    check_option("jac", jac, GRADIENTS)
     if int(grid_size) != grid_size or grid_size < 2:
         raise ValueError(f"grid_size must be an integer >= 2, got {grid_size!r}")
     data = validate_isoflops(df, min_rows=6, purpose="a 5-parameter surface fit")
