@@ -26,7 +26,11 @@ def relative_error(inferred: float, true: float) -> float:
 
 
 def approach2_errors(fit: Approach2Fit, surface: LossSurface) -> pd.DataFrame:
-    """Estimated vs true exponents and intercepts, with their relative errors."""
+    """Estimated vs true exponents and intercepts: difference and relative error.
+
+    For the log10 intercepts the ``difference`` is the shift in decades, the more
+    readable measure (their relative error changes sign with the intercept's).
+    """
     rows = [
         ("a", fit.a, surface.a),
         ("a0", fit.a0, surface.a0),
@@ -35,7 +39,13 @@ def approach2_errors(fit: Approach2Fit, surface: LossSurface) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         [
-            {"quantity": name, "estimate": est, "true": tru, "relative_error": (est - tru) / tru}
+            {
+                "quantity": name,
+                "estimate": est,
+                "true": tru,
+                "difference": est - tru,
+                "relative_error": (est - tru) / tru,
+            }
             for name, est, tru in rows
         ]
     ).set_index("quantity")

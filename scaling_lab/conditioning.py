@@ -34,6 +34,18 @@ class HessianAnalysis:
     def condition_number(self) -> float:
         return float(self.eigenvalues[-1] / self.eigenvalues[0])
 
+    @property
+    def scaled_condition_number(self) -> float:
+        """Condition number after rescaling every parameter to unit curvature.
+
+        Symmetric diagonal scaling ``S H S`` with ``S = diag(H)**-1/2`` removes what is
+        only a choice of units (A in the hundreds, alpha below one) and keeps the
+        correlations between parameters.
+        """
+        s = 1.0 / np.sqrt(np.diag(self.hessian))
+        values = np.linalg.eigvalsh(self.hessian * np.outer(s, s))
+        return float(values[-1] / values[0])
+
     def to_frame(self) -> pd.DataFrame:
         """One row per eigenvalue, with the eigenvector's components."""
         frame = pd.DataFrame(self.eigenvectors.T, columns=list(self.names))

@@ -129,6 +129,7 @@ def fit_methods_task(condition: dict[str, Any], rng: np.random.Generator) -> lis
         row.update(a=fit.a, b=fit.b, a_err=fit.a / surface.a - 1, b_err=fit.b / surface.b - 1)
         if hasattr(fit, "surface"):
             row.update({f"{k}_err": v for k, v in fit.relative_errors(surface).items()})
+            row["rss"] = fit.rss
             row["status"] = str(fit.status)
         else:
             row["status"] = "converged"

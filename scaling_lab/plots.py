@@ -196,7 +196,7 @@ def plot_error_lines(
         ticks = [t for t in (2, 4, 8, 16, 32, 100) if df[x].min() <= t <= df[x].max()]
         ax.set_xticks(ticks, [f"±{t}×" for t in ticks])
         ax.minorticks_off()
-    ax.set_ylabel(ylabel or (f"{y} (%)" if percent else y))
+    ax.set_ylabel(ylabel if ylabel is not None else (f"{y} (%)" if percent else y))
     return ax
 
 

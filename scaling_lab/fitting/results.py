@@ -104,4 +104,4 @@ def fits_table(fits: dict[str, SurfaceFit], truth: LossSurface | None = None) ->
         if truth is not None:
             row["max |relative error|"] = max(abs(v) for v in fit.relative_errors(truth).values())
         rows[name] = row
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(rows).T.infer_objects()
