@@ -14,7 +14,7 @@ import pandas as pd
 
 from .fitting.approach2 import Approach2Fit, fit_approach2
 from .sampling import sample_isoflops
-from .surfaces import LossSurface
+from .surfaces import SURFACES, LossSurface
 
 #: The headline extrapolation budget: D* at 1e24 FLOPs.
 HEADLINE_BUDGET = 1e24
@@ -216,8 +216,6 @@ def compounding_table(
     ``reference`` surface with this bias), their sum, and the ``interaction``
     ``combined - (asymmetry_alone + sampling_alone)``.
     """
-    from .surfaces import SURFACES
-
     configs = {"centred": {}, **biases}
     everything = {reference: surfaces.get(reference, SURFACES[reference]), **surfaces}
     sweep = approach2_sweep(everything, list(grids.values()), configs)
