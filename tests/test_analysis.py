@@ -48,10 +48,16 @@ def test_closed_form_matches_an_independent_polynomial_fit(alpha, beta, grid, n)
 @given(st.floats(0.1, 0.9), st.floats(0.1, 0.9), st.floats(2.0, 50.0), st.floats(0.3, 3.0))
 def test_closed_form_predicts_numerical_approach2_intercepts(alpha, beta, grid, offset):
     s = sl.LossSurface(E=1.7, A=400.0, B=400.0, alpha=alpha, beta=beta)
-    fit = sl.fit_approach2(sl.sample_isoflops(s, grid=grid, center_scale=offset))
+    runs = sl.sample_isoflops(s, grid=grid, center_scale=offset)
+    fit = sl.fit_approach2(runs)
     shift = vertex_shift(alpha, beta, grid, 15, center=-np.log10(offset))
-    assert fit.a0 - s.a0 == pytest.approx(shift, rel=1e-8, abs=1e-12)
-    assert fit.b0 - s.b0 == pytest.approx(-shift, rel=1e-8, abs=1e-12)
+    # Numerical Approach 2 can only resolve the vertex to the precision of the losses it
+    # is given: when a narrow grid spans a loss range that is tiny next to the loss
+    # itself (large exponents, large budgets), rounding of L limits the reference, not
+    # the closed form. Allow ~50 ulp of the loss relative to that range.
+    resolvable = 1e-14 * runs["loss"].max() / runs.groupby("budget")["loss"].agg(np.ptp).min()
+    assert fit.a0 - s.a0 == pytest.approx(shift, rel=1e-8, abs=resolvable)
+    assert fit.b0 - s.b0 == pytest.approx(-shift, rel=1e-8, abs=resolvable)
 
 
 def test_taylor_term_is_the_small_grid_limit():
