@@ -56,27 +56,6 @@ def extrapolation_error(fit, surface: LossSurface, budget: float = HEADLINE_BUDG
     return relative_error(float(fit.D_opt(budget)), float(surface.D_opt(budget)))
 
 
-def approach2_grid_sweep(surface: LossSurface, grids: dict[str, float], **sampling) -> pd.DataFrame:
-    """Relative errors of ``a, a0, b, b0`` and of ``D*`` at 1e24, one row per named grid.
-
-    ``sampling`` is passed to :func:`scaling_lab.sample_isoflops` (budgets, n_points,
-    center_scale, drift).
-    """
-    rows = []
-    for name, k in grids.items():
-        fit = fit_approach2(sample_isoflops(surface, grid=k, **sampling))
-        errors = approach2_errors(fit, surface)["relative_error"]
-        rows.append(
-            {
-                "grid": name,
-                "k": k,
-                **errors.to_dict(),
-                "D*(1e24)": extrapolation_error(fit, surface),
-            }
-        )
-    return pd.DataFrame(rows).set_index("grid")
-
-
 def symmetric_offsets(half_width: float, n_points: int) -> np.ndarray:
     """``n`` offsets equally spaced on ``[-W, W]``, exactly antisymmetric in floating point."""
     steps = 2.0 * np.arange(n_points) - (n_points - 1)

@@ -9,8 +9,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .fitting.approach2 import Approach2Fit
-from .surfaces import LossSurface
+from .analysis import approach2_sweep, extrapolation_curve, symmetric_offsets, vertex_shift
+from .fitting.approach2 import Approach2Fit, fit_approach2
+from .sampling import NAMED_GRIDS, sample_isoflops
+from .surfaces import SURFACES, LossSurface, imbalanced_surface
 
 STYLE: dict[str, object] = {
     "figure.dpi": 100,
@@ -159,8 +161,6 @@ def approach2_figure(
     surface: LossSurface, grid: float = 8.0, figsize: tuple[float, float] = (9.0, 3.6), **sampling
 ) -> plt.Figure:
     """IsoFLOP runs with fitted parabolas (left) and the power law of the vertices (right)."""
-    from .fitting.approach2 import fit_approach2
-    from .sampling import sample_isoflops
 
     runs = sample_isoflops(surface, grid=grid, **sampling)
     fit = fit_approach2(runs)
@@ -204,8 +204,6 @@ def vertex_shift_figure(
     ratio: float, grid: float, n_points: int = 15, figsize: tuple[float, float] = (9.0, 3.6)
 ) -> plt.Figure:
     """The normalised IsoFLOP valley with its fitted parabola (left) and the shift vs width."""
-    from .analysis import symmetric_offsets, vertex_shift
-    from .surfaces import imbalanced_surface
 
     s = imbalanced_surface(ratio)
     u = symmetric_offsets(np.log10(grid), n_points)
@@ -249,9 +247,6 @@ def offset_drift_figure(
     Crosses are the per-budget parabola vertices, the line the fitted power law
     extrapolated to 1e24 FLOPs; a flat line means a correct exponent.
     """
-    from .fitting.approach2 import fit_approach2
-    from .sampling import sample_isoflops
-    from .surfaces import SURFACES
 
     surface = SURFACES["symmetric"] if surface is None else surface
     fig, axes = plt.subplots(1, 2, figsize=figsize, layout="constrained", sharey=True)
@@ -269,7 +264,7 @@ def offset_drift_figure(
         vertex_err = opt["D_opt"] / surface.D_opt(opt["budget"].to_numpy()) - 1
         ax.plot(
             cs,
-            100 * (fit.D_opt(cs) / surface.D_opt(cs) - 1),
+            100 * extrapolation_curve(fit, surface, cs),
             "--",
             color="tab:red",
             label="fitted power law",
@@ -292,9 +287,6 @@ def extrapolation_figure(
     figsize: tuple[float, float] = (8.0, 3.6),
 ) -> plt.Figure:
     """Relative error of the Approach 2 ``D*(C)`` from 1e17 to 1e25 FLOPs, per preset."""
-    from .fitting.approach2 import fit_approach2
-    from .sampling import sample_isoflops
-    from .surfaces import SURFACES
 
     cs = np.geomspace(1e17, 1e25, 60)
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -304,7 +296,7 @@ def extrapolation_figure(
         fit = fit_approach2(
             sample_isoflops(surface, grid=grid, drift=drift, center_scale=center_scale)
         )
-        ax.plot(cs, 100 * (fit.D_opt(cs) / surface.D_opt(cs) - 1), color=color, label=name)
+        ax.plot(cs, 100 * extrapolation_curve(fit, surface, cs), color=color, label=name)
     ax.axvspan(1e17, 1e21, color="0.92", zorder=0)
     ax.axvline(1e24, color="black", lw=0.6, ls=":")
     ax.axhline(0, color="black", lw=0.6)
@@ -319,9 +311,6 @@ def compounding_figure(
     center_scale: float = 3.0, drift: float = 1.0, figsize: tuple[float, float] = (8.0, 3.6)
 ) -> plt.Figure:
     """Bars of the D* error at 1e24 FLOPs for each preset and named grid under one bias."""
-    from .analysis import approach2_sweep
-    from .sampling import NAMED_GRIDS
-    from .surfaces import SURFACES
 
     bias = {"bias": {"center_scale": center_scale, "drift": drift}}
     df = approach2_sweep(SURFACES, list(NAMED_GRIDS.values()), bias)

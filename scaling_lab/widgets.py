@@ -50,8 +50,9 @@ class Slider:
     def title(self) -> str:
         return self.label or self.name
 
-    def widget(self) -> w.SelectionSlider:
-        options = [(self.fmt(v), i) for i, v in enumerate(self.values)]
+    def widget(self, by_value: bool = False) -> w.SelectionSlider:
+        """A slider over the values; its ``value`` is the position, or the value itself."""
+        options = [(self.fmt(v), v if by_value else i) for i, v in enumerate(self.values)]
         return w.SelectionSlider(
             options=options,
             index=self.default_index,
@@ -123,12 +124,7 @@ def live_figure(
     controls, specs = [], []
     for s in sliders:
         if isinstance(s, Slider):
-            control = w.SelectionSlider(
-                options=[(s.fmt(v), v) for v in s.values],
-                value=s.values[s.default_index],
-                description=s.title,
-                style={"description_width": "initial"},
-            )
+            control = s.widget(by_value=True)
             specs.append(s)
         else:
             control = s
