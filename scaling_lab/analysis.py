@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .costs import Misallocation, misallocation  # noqa: F401  (public: sl.analysis.misallocation)
 from .fitting.approach2 import Approach2Fit, fit_approach2
 from .sampling import sample_isoflops
 from .surfaces import SURFACES, LossSurface

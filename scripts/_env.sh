@@ -19,6 +19,13 @@ ensure_venv() {
     fi
 }
 
+# Published datasets: read them from the offline mirror beside the checkout when there
+# is one (CI has ../shared/data); otherwise scaling_lab.datasets downloads them.
+if [ -z "${SCALING_LAB_DATA:-}" ] && [ -d ../shared/data ]; then
+    SCALING_LAB_DATA="$(cd ../shared/data && pwd)"
+    export SCALING_LAB_DATA
+fi
+
 # The browser tests drive Debian's chromium (never a downloaded browser).
 ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then

@@ -1,0 +1,1 @@
+"""Project-authored tables (registry of external files, published figures), shipped as package data."""

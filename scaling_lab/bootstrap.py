@@ -1,0 +1,126 @@
+"""Case-resampling bootstrap for fits of IsoFLOP tables.
+
+Runs are resampled with replacement, by default *within budgets* (each IsoFLOP curve
+keeps its number of runs, so every draw has the design of the original study). Each
+draw is refitted by an estimator that maps a DataFrame to named numbers; a draw whose
+fit fails is kept as a row of NaN and counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from numpy.typing import ArrayLike
+
+from .fitting.data import FitError
+
+Estimator = Callable[[pd.DataFrame], Mapping[str, float]]
+
+
+def resample_indices(
+    n_boot: int,
+    groups: ArrayLike,
+    seed: int | np.random.Generator | None = 0,
+    within_groups: bool = True,
+) -> np.ndarray:
+    """Row indices of ``n_boot`` bootstrap samples, shape ``(n_boot, len(groups))``.
+
+    With ``within_groups`` each group (budget) is resampled on its own, keeping its
+    size; otherwise all rows are resampled together. Same seed, same indices.
+    """
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(groups)
+    n = groups.size
+    if not within_groups:
+        return rng.integers(0, n, size=(int(n_boot), n))
+    out = np.empty((int(n_boot), n), dtype=np.intp)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        out[:, members] = members[rng.integers(0, members.size, size=(int(n_boot), members.size))]
+    return out
+
+
+@dataclass(frozen=True, repr=False)
+class BootstrapResult:
+    """Point estimates, every bootstrap draw, and percentile intervals."""
+
+    estimate: pd.Series
+    draws: pd.DataFrame
+    scheme: str
+    seed: int | None
+
+    @property
+    def n_boot(self) -> int:
+        return len(self.draws)
+
+    @property
+    def n_failed(self) -> int:
+        """Draws whose fit failed (rows of NaN in ``draws``)."""
+        return int(self.draws.isna().all(axis=1).sum())
+
+    def intervals(self, level: float = 0.95) -> pd.DataFrame:
+        """Percentile intervals: ``estimate, lower, upper, contains_estimate`` per quantity."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level!r}")
+        tail = 100 * (1 - level) / 2
+        lower = np.nanpercentile(self.draws.to_numpy(), tail, axis=0)
+        upper = np.nanpercentile(self.draws.to_numpy(), 100 - tail, axis=0)
+        est = self.estimate[self.draws.columns].to_numpy()
+        return pd.DataFrame(
+            {
+                "estimate": est,
+                "lower": lower,
+                "upper": upper,
+                "contains_estimate": (lower <= est) & (est <= upper),
+            },
+            index=self.draws.columns,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"BootstrapResult({self.n_boot} draws, scheme={self.scheme!r}, "
+            f"failed={self.n_failed}, quantities={list(self.draws.columns)})"
+        )
+
+
+def bootstrap(
+    df: pd.DataFrame,
+    estimator: Estimator,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    within: str | None = "budget",
+    n_jobs: int = 1,
+) -> BootstrapResult:
+    """Refit ``estimator`` on ``n_boot`` case resamples of ``df``.
+
+    ``within`` names the column to resample within (``None``: resample all rows
+    together). ``estimator`` returns a mapping of named numbers; a
+    :class:`~scaling_lab.FitError` in a draw gives a row of NaN. ``n_jobs`` runs draws
+    in parallel with joblib; results do not depend on it.
+    """
+    if within is not None and within not in df.columns:
+        raise ValueError(f"cannot resample within {within!r}: no such column")
+    estimate = pd.Series(dict(estimator(df)), dtype=float)
+    groups = df[within].to_numpy() if within is not None else np.zeros(len(df))
+    idx = resample_indices(n_boot, groups, seed, within_groups=within is not None)
+    rows = Parallel(n_jobs=n_jobs)(delayed(_one_draw)(df, estimator, i) for i in idx)
+    draws = pd.DataFrame(rows, columns=estimate.index, dtype=float)
+    return BootstrapResult(
+        estimate=estimate,
+        draws=draws,
+        scheme=f"cases within {within}" if within else "cases",
+        seed=seed,
+    )
+
+
+def _one_draw(df: pd.DataFrame, estimator: Estimator, rows: np.ndarray) -> dict[str, float]:
+    try:
+        return dict(estimator(df.iloc[rows].reset_index(drop=True)))
+    except (FitError, ValueError):
+        return {}
