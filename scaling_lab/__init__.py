@@ -1,6 +1,6 @@
 """scaling_lab: fit neural scaling laws and measure where the usual methods go wrong."""
 
-from . import analysis, plots, report, widgets
+from . import analysis, bootstrap, costs, datasets, plots, report, widgets
 from .fitting import (
     Approach2Fit,
     FitError,
@@ -33,6 +33,9 @@ __all__ = [
     "LossSurface",
     "SurfaceFit",
     "analysis",
+    "bootstrap",
+    "costs",
+    "datasets",
     "fit_approach2",
     "fit_approach3",
     "fit_vpnls",
