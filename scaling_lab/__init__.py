@@ -1,6 +1,6 @@
 """scaling_lab: fit neural scaling laws and measure where the usual methods go wrong."""
 
-from . import analysis, bootstrap, costs, datasets, design, plots, report, widgets
+from . import analysis, bootstrap, costs, datasets, design, families, plots, report, widgets
 from .fitting import (
     Approach2Fit,
     FitError,
@@ -37,6 +37,7 @@ __all__ = [
     "costs",
     "datasets",
     "design",
+    "families",
     "fit_approach2",
     "fit_approach3",
     "fit_vpnls",
