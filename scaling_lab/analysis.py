@@ -57,6 +57,17 @@ def extrapolation_error(fit, surface: LossSurface, budget: float = HEADLINE_BUDG
     return relative_error(float(fit.D_opt(budget)), float(surface.D_opt(budget)))
 
 
+def extrapolation_deadweight(fit, surface: LossSurface, budget: float = HEADLINE_BUDGET) -> float:
+    """Share of the compute ``budget`` wasted by training on the fitted ``D*(budget)``.
+
+    Prices the token error with :func:`misallocation`: a run on the fitted token count
+    uses ``N = C/(6 D)`` and reaches the loss that the optimal allocation would reach with
+    ``(1 - fraction) C``. The loss is flat at the optimum, so a small token error costs
+    roughly its square.
+    """
+    return float(misallocation(surface, float(fit.D_opt(budget)), budget).deadweight_fraction)
+
+
 def symmetric_offsets(half_width: float, n_points: int) -> np.ndarray:
     """``n`` offsets equally spaced on ``[-W, W]``, exactly antisymmetric in floating point."""
     steps = 2.0 * np.arange(n_points) - (n_points - 1)
@@ -136,8 +147,9 @@ def approach2_sweep(
     Columns: ``surface, config, grid, center_scale, drift``; the estimates ``a, a0, b,
     b0``; their relative errors ``a_err, a0_err, b_err, b0_err``; the intercept shifts in
     decades ``a0_shift, b0_shift``; ``N_opt_err`` and ``D_opt_err``, the worst relative
-    error of the per-budget vertices; and ``D_extrap_err``, the relative error of ``D*``
-    extrapolated to ``extrapolate_to``.
+    error of the per-budget vertices; ``D_extrap_err``, the relative error of ``D*``
+    extrapolated to ``extrapolate_to``; and ``D_extrap_deadweight``, the share of that
+    budget a run on the extrapolated ``D*`` wastes (:func:`extrapolation_deadweight`).
     """
     configs = {"baseline": {}} if configs is None else configs
     rows = []
@@ -172,6 +184,9 @@ def approach2_sweep(
                         "N_opt_err": float(n_err[np.argmax(np.abs(n_err))]),
                         "D_opt_err": float(d_err[np.argmax(np.abs(d_err))]),
                         "D_extrap_err": extrapolation_error(fit, surface, extrapolate_to),
+                        "D_extrap_deadweight": extrapolation_deadweight(
+                            fit, surface, extrapolate_to
+                        ),
                     }
                 )
     return pd.DataFrame(rows)
@@ -194,12 +209,14 @@ def compounding_table(
     For every surface, bias and grid: ``combined`` (this surface with this bias),
     ``asymmetry_alone`` (this surface, centred sampling), ``sampling_alone`` (the
     ``reference`` surface with this bias), their sum, and the ``interaction``
-    ``combined - (asymmetry_alone + sampling_alone)``.
+    ``combined - (asymmetry_alone + sampling_alone)``; and ``combined_deadweight``, the
+    share of the 1e24 budget the combined error wastes.
     """
     configs = {"centred": {}, **biases}
     everything = {reference: surfaces.get(reference, SURFACES[reference]), **surfaces}
     sweep = approach2_sweep(everything, list(grids.values()), configs)
-    err = sweep.set_index(["surface", "config", "grid"])["D_extrap_err"]
+    indexed = sweep.set_index(["surface", "config", "grid"])
+    err, waste = indexed["D_extrap_err"], indexed["D_extrap_deadweight"]
     rows = []
     for s_name in surfaces:
         for b_name in biases:
@@ -217,6 +234,67 @@ def compounding_table(
                         "sampling_alone": samp,
                         "sum_of_separate": asym + samp,
                         "interaction": combined - (asym + samp),
+                        "combined_deadweight": waste[(s_name, b_name, k)],
                     }
                 )
     return pd.DataFrame(rows).set_index(["surface", "bias", "grid"])
+
+
+def grid_width_tradeoff(
+    surface: LossSurface,
+    grids: Sequence[float],
+    center_scale: float = 3.0,
+    noise: float = 0.01,
+    n_draws: int = 200,
+    seed: int = 0,
+    n_boot: int = 2000,
+    budget: float = HEADLINE_BUDGET,
+) -> pd.DataFrame:
+    """What the grid width trades: asymmetry bias, off-centre error and noise, per width.
+
+    For each ``grid`` (standard design otherwise), noise-free Approach 2 gives the
+    relative error of ``D*`` at ``budget`` with centred grids (``centred_err``, the
+    asymmetry bias) and with every grid centred ``center_scale``× off (``offset_err``).
+    Then ``n_draws`` noisy studies (Gaussian noise of s.d. ``noise`` on the loss, centred
+    grids, seeds spawned from ``seed``) give ``noisy_median``, the median absolute
+    ``D*`` error, with a percentile-bootstrap 95% interval over the draws
+    (``noisy_lo``, ``noisy_hi``), and ``failures``, the studies in which a parabola had
+    no minimum (``FitError``; counted as an unbounded error in the median).
+    ``rise_to_noise`` is the smallest loss rise from the true optimum to the edges of a
+    grid, over budgets and both edges, in units of ``noise``: how much curvature the
+    noise leaves visible.
+    """
+    from .fitting.data import FitError
+
+    if not noise > 0 or n_draws < 2:
+        raise ValueError(f"need noise > 0 and n_draws >= 2; got noise={noise!r}, {n_draws=}")
+    seeds = np.random.SeedSequence(seed).generate_state(n_draws)
+    boot = np.random.default_rng(seed).integers(0, n_draws, size=(n_boot, n_draws))
+    rows = []
+    for grid in grids:
+        centred = fit_approach2(sample_isoflops(surface, grid=grid))
+        offset = fit_approach2(sample_isoflops(surface, grid=grid, center_scale=center_scale))
+        errors = np.full(n_draws, np.inf)
+        for i, s in enumerate(seeds):
+            try:
+                noisy = sample_isoflops(surface, grid=grid, noise=noise, seed=int(s))
+                errors[i] = abs(extrapolation_error(fit_approach2(noisy), surface, budget))
+            except FitError:
+                pass
+        medians = np.median(errors[boot], axis=1)
+        c = np.asarray(sorted(set(sample_isoflops(surface, grid=grid)["budget"])))
+        edges = np.stack([surface.N_opt(c) * grid, surface.N_opt(c) / grid])
+        rise = surface.loss(edges, c / (6.0 * edges)) - surface.loss_opt(c)
+        rows.append(
+            {
+                "grid": float(grid),
+                "centred_err": extrapolation_error(centred, surface, budget),
+                "offset_err": extrapolation_error(offset, surface, budget),
+                "noisy_median": float(np.median(errors)),
+                "noisy_lo": float(np.quantile(medians, 0.025)),
+                "noisy_hi": float(np.quantile(medians, 0.975)),
+                "failures": int(np.sum(~np.isfinite(errors))),
+                "rise_to_noise": float(rise.min() / noise),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,31 @@ def table(
         f"(full precision, {len(df)} rows)</p>"
     )
     return HTML(styled.to_html() + link)
+
+
+def machine_zero_format(
+    fmt: str = "{:.3g}",
+    tol: float = 1e-12,
+    label: str = "0 (machine precision)",
+    missing: str = "–",
+) -> Callable[[object], str]:
+    """A cell formatter for :func:`table`: ``fmt``, but ``|x| <= tol`` reads as ``label``.
+
+    For differences and relative errors that are zero up to floating-point rounding,
+    where printing ``-1.11022e-16`` would suggest a measured effect. ``tol`` should sit
+    well above rounding and well below any real effect of the quantity shown. NaN (an
+    undefined value, such as a relative error against zero) reads as ``missing``.
+    """
+
+    def format_cell(x: object) -> str:
+        if isinstance(x, int | float | np.number):
+            if np.isnan(x):
+                return missing
+            if abs(x) <= tol:
+                return label
+        return fmt.format(x)
+
+    return format_cell
 
 
 def glue(name: str, value: object) -> None:

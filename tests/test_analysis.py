@@ -117,3 +117,98 @@ def test_glue_passes_plain_python_numbers(monkeypatch):
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
     sl.report.glue("x", np.float64(0.5))
     assert type(seen["x"]) is float and seen["x"] == 0.5
+
+
+def test_extrapolation_deadweight_against_an_independent_root_find():
+    from scipy.optimize import brentq
+
+    chin = sl.SURFACES["chinchilla"]
+    fit = sl.fit_approach2(sl.sample_isoflops(chin, grid=8.0))
+    C = 1e24
+    D = float(fit.D_opt(C))
+    loss = chin.E + chin.A * (C / (6 * D)) ** (-chin.alpha) + chin.B * D ** (-chin.beta)
+    # Compute that reaches the same loss on the optimal path, found by bisection in log C.
+    log_c_eq = brentq(lambda x: chin.loss_opt(10.0**x) - loss, 20.0, 24.0, xtol=1e-14)
+    expected = 1.0 - 10.0**log_c_eq / C
+    got = sl.analysis.extrapolation_deadweight(fit, chin, C)
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert 0 < got < 1e-3  # a -2.9% token error is cheap: the optimum is flat
+
+
+def test_extrapolation_deadweight_is_zero_for_an_exact_fit():
+    sym = sl.SURFACES["symmetric"]
+    fit = sl.fit_approach2(sl.sample_isoflops(sym, grid=8.0))
+    assert sl.analysis.extrapolation_deadweight(fit, sym) <= 1e-12
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.floats(0.1, 0.9),
+    st.floats(0.1, 0.9),
+    st.floats(0.01, 0.5),
+    st.floats(0.01, 0.5),
+    st.booleans(),
+)
+def test_deadweight_grows_with_the_token_error(alpha, beta, e1, e2, more_tokens):
+    s = sl.LossSurface(E=1.7, A=400.0, B=400.0, alpha=alpha, beta=beta)
+    lo, hi = sorted((e1, e2))
+    sign = 1.0 if more_tokens else -1.0
+    C = 1e22
+    waste = sl.analysis.misallocation(s, s.D_opt(C) * (1 + sign * np.array([lo, hi])), C)
+    frac = waste.deadweight_fraction
+    assert 0 < frac[0] <= frac[1] < 1
+
+
+def test_sweep_and_compounding_carry_the_deadweight():
+    df = approach2_sweep({"chinchilla": sl.SURFACES["chinchilla"]}, [2.0, 8.0])
+    for _, row in df.iterrows():
+        fit = sl.fit_approach2(sl.sample_isoflops(sl.SURFACES["chinchilla"], grid=row["grid"]))
+        assert row["D_extrap_deadweight"] == sl.analysis.extrapolation_deadweight(
+            fit, sl.SURFACES["chinchilla"]
+        )
+    table = compounding_table(sl.SURFACES, {"XS": 2.0}, {"drift": {"drift": 3.0}})
+    for (s_name, _, _), row in table.iterrows():
+        s = sl.SURFACES[s_name]
+        C = sl.analysis.HEADLINE_BUDGET
+        direct = sl.analysis.misallocation(s, s.D_opt(C) * (1 + row["combined"]), C)
+        assert row["combined_deadweight"] == pytest.approx(direct.deadweight_fraction, rel=1e-9)
+
+
+def test_grid_width_tradeoff_is_seeded_and_consistent():
+    chin = sl.SURFACES["chinchilla"]
+    kwargs = dict(grids=[2.0, 8.0], n_draws=20, n_boot=200)
+    first = sl.analysis.grid_width_tradeoff(chin, seed=3, **kwargs)
+    again = sl.analysis.grid_width_tradeoff(chin, seed=3, **kwargs)
+    other = sl.analysis.grid_width_tradeoff(chin, seed=4, **kwargs)
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    assert not first["noisy_median"].equals(other["noisy_median"])
+    for _, row in first.iterrows():
+        centred = sl.fit_approach2(sl.sample_isoflops(chin, grid=row["grid"]))
+        offset = sl.fit_approach2(sl.sample_isoflops(chin, grid=row["grid"], center_scale=3.0))
+        assert row["centred_err"] == sl.analysis.extrapolation_error(centred, chin)
+        assert row["offset_err"] == sl.analysis.extrapolation_error(offset, chin)
+        assert row["noisy_lo"] <= row["noisy_median"] <= row["noisy_hi"]
+        # Loss rise at the grid edges, from the surface formula directly.
+        c = np.asarray(sl.DEFAULT_BUDGETS)
+        n_opt = chin.G * (c / 6) ** chin.a
+        rises = [
+            chin.E
+            + chin.A * n**-chin.alpha
+            + chin.B * (c / (6 * n)) ** -chin.beta
+            - chin.loss_opt(c)
+            for n in (n_opt * row["grid"], n_opt / row["grid"])
+        ]
+        assert row["rise_to_noise"] == pytest.approx(np.min(rises) / 0.01, rel=1e-9)
+    with pytest.raises(ValueError, match="noise"):
+        sl.analysis.grid_width_tradeoff(chin, [2.0], noise=0.0)
+
+
+def test_machine_zero_format():
+    fmt = sl.report.machine_zero_format("{:.2e}", tol=1e-12)
+    assert fmt(-1.11022e-16) == "0 (machine precision)"
+    assert fmt(0.0) == "0 (machine precision)"
+    assert fmt(3.0e-5) == "3.00e-05"
+    assert fmt(float("nan")) == "–"
+    assert fmt(np.float64(-2e-13)) == "0 (machine precision)"
+    html = sl.report.table(pd.DataFrame({"x": [1e-17, 0.25]}), "z.csv", float_format=fmt).data
+    assert "0 (machine precision)" in html and "2.50e-01" in html

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
 import scaling_lab as sl
@@ -80,3 +82,15 @@ def test_surfaces_table_lists_every_preset():
     table = sl.surfaces_table(sl.SURFACES)
     assert list(table.index) == list(sl.SURFACES)
     assert table.loc["asymmetric", "alpha/beta"] == pytest.approx(3.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.05, 20.0))
+def test_imbalance_family_mirrors_below_one(ratio):
+    s, mirror = sl.imbalanced_surface(ratio), sl.imbalanced_surface(1.0 / ratio)
+    assert s.alpha + s.beta == pytest.approx(0.62, rel=1e-14)
+    assert s.alpha / s.beta == pytest.approx(ratio, rel=1e-12)
+    # Ratio r and 1/r swap the two exponents, so beta > alpha exactly when r < 1.
+    assert s.alpha == pytest.approx(mirror.beta, rel=1e-12)
+    if abs(ratio - 1.0) > 1e-9:
+        assert (s.beta > s.alpha) == (ratio < 1)
