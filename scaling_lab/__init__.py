@@ -1,6 +1,6 @@
 """scaling_lab: fit neural scaling laws and measure where the usual methods go wrong."""
 
-from . import analysis, bootstrap, costs, datasets, design, families, plots, report, widgets
+from . import analysis, bootstrap, costs, datasets, design, families, plots, replication, report, widgets
 from .fitting import (
     Approach2Fit,
     FitError,
@@ -44,6 +44,7 @@ __all__ = [
     "fits_table",
     "imbalanced_surface",
     "plots",
+    "replication",
     "report",
     "sample_isoflops",
     "surfaces_table",
