@@ -12,6 +12,7 @@ them: accelerator peak throughput, model FLOP utilisation (MFU) and price per GP
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ from .surfaces import LossSurface
 #: NVIDIA H100 SXM dense BF16 tensor-core peak, FLOP/s. The often-quoted 1979 TFLOP/s
 #: is the 2:4 structured-sparsity figure, which dense training does not reach.
 H100_DENSE_BF16_FLOPS = 989e12
+#: The same GPU's BF16 peak with 2:4 structured sparsity (the datasheet's headline figure).
+H100_SPARSE_BF16_FLOPS = 1979e12
 #: The Llama 3 405B pre-training budget, FLOPs (Grattafiori et al. 2024).
 LLAMA3_405B_BUDGET = 3.8e25
 
@@ -89,7 +92,8 @@ def misallocation(surface: LossSurface, D: ArrayLike, C: ArrayLike) -> Misalloca
     )
     penalty = np.maximum(penalty, 0.0)
     # C_eq / C = ((L* - E + penalty)/(L* - E))**(-1/gamma), computed with log1p.
-    reducible = loss_opt - surface.E
+    # L* - E from its two terms, not by subtracting E (which loses digits when L* ~ E).
+    reducible = surface.A * n_opt ** (-surface.alpha) + surface.B * d_opt ** (-surface.beta)
     ratio = np.exp(-np.log1p(penalty / reducible) / surface.loss_exponent)
     C_eq = C * ratio
     fraction = -np.expm1(-np.log1p(penalty / reducible) / surface.loss_exponent)
@@ -139,3 +143,148 @@ class GpuPricing:
     def dollars(self, flops: ArrayLike) -> np.ndarray | float:
         """Rental cost of ``flops`` in US dollars."""
         return _scalar(np.asarray(self.gpu_hours(flops)) * self.usd_per_gpu_hour)
+
+
+# --- token errors, recommendations and tables -------------------------------------------
+
+
+def deadweight_fraction(surface: LossSurface, token_error: ArrayLike) -> np.ndarray | float:
+    """Deadweight share of the budget for a run on ``(1 + token_error) D*`` tokens, in closed form.
+
+    With ``x = ln(D/D*)`` the run sits at ``N = N*/e**x``. Optimality makes the two
+    reducible terms at the optimum stand in the ratio ``beta : alpha``, so the loss
+    penalty relative to ``L* - E`` is ``(beta e**(alpha x) + alpha e**(-beta x))/(alpha +
+    beta) - 1``, and since ``L* - E`` scales as ``C**(-gamma)`` the deadweight share is
+    ``1 - (1 + penalty)**(-1/gamma)``. It depends on ``alpha``, ``beta`` and the token
+    error only: not on ``E, A, B`` and not on the budget. Equals
+    ``misallocation(...).deadweight_fraction``.
+    """
+    err = np.asarray(token_error, dtype=float)
+    if np.any(~np.isfinite(err) | (err <= -1)):
+        raise ValueError(f"token_error must be finite and > -1 (D > 0); got {token_error}")
+    a, b = surface.alpha, surface.beta
+    x = np.log1p(err)
+    relative_penalty = (b * np.expm1(a * x) + a * np.expm1(-b * x)) / (a + b)
+    relative_penalty = np.maximum(relative_penalty, 0.0)
+    return _scalar(-np.expm1(-np.log1p(relative_penalty) / surface.loss_exponent))
+
+
+def deadweight_fraction_quadratic(
+    surface: LossSurface, token_error: ArrayLike
+) -> np.ndarray | float:
+    """Second-order approximation of :func:`deadweight_fraction`: ``(alpha+beta)/2 ln(1+err)**2``.
+
+    Near the optimum the cost of a token error is quadratic, and its coefficient is half
+    the sum of the exponents: a 10% error costs about ``0.0045 (alpha+beta)`` of the budget.
+    """
+    x = np.log1p(np.asarray(token_error, dtype=float))
+    return _scalar(0.5 * (surface.alpha + surface.beta) * x**2)
+
+
+def price_recommendation(fit, truth: LossSurface, C: ArrayLike) -> Misallocation:
+    """Price the token count a fitted law recommends at ``C`` against ``truth``.
+
+    ``fit`` is anything with ``D_opt(C)`` (an Approach 2 fit, a surface fit, a surface).
+    The run trains on ``fit.D_opt(C)`` tokens with ``N = C/(6 D)`` parameters, the
+    convention used for extrapolated token counts throughout the book.
+    """
+    return misallocation(truth, fit.D_opt(C), C)
+
+
+def recommendation_costs(
+    df: pd.DataFrame,
+    truths: Mapping[str, Callable[[pd.DataFrame], object]],
+    C: float,
+    recommend: Callable[[pd.DataFrame], object],
+) -> dict[str, float]:
+    """Fit ``recommend`` and every truth on the same runs; price the recommendation at ``C``.
+
+    Returns named numbers, ready for :func:`scaling_lab.bootstrap.bootstrap`:
+    ``D_recommended`` and, for each truth ``t`` (a fitter returning a surface fit or a
+    :class:`LossSurface`), ``D_opt[t]``, ``token_error[t]`` and ``deadweight_fraction[t]``.
+    """
+    D = float(recommend(df).D_opt(C))
+    out = {"D_recommended": D}
+    for name, fitter in truths.items():
+        fitted = fitter(df)
+        m = misallocation(getattr(fitted, "surface", fitted), D, C)
+        out[f"D_opt[{name}]"] = m.D_opt
+        out[f"token_error[{name}]"] = m.token_error
+        out[f"deadweight_fraction[{name}]"] = m.deadweight_fraction
+    return out
+
+
+#: Column order of :func:`cost_table`.
+COST_COLUMNS = (
+    "N_opt",
+    "N",
+    "D_opt",
+    "D",
+    "D_opt/N_opt",
+    "D/N",
+    "token_error",
+    "loss_opt",
+    "loss",
+    "loss_penalty",
+    "deadweight",
+    "deadweight_fraction",
+    "deadweight_gpu_hours",
+    "deadweight_usd",
+)
+
+
+def cost_table(runs: Mapping[str, Misallocation], pricing: GpuPricing) -> pd.DataFrame:
+    """One row per named scalar :class:`Misallocation`: true and inferred allocation, costs.
+
+    ``*_opt`` columns are the truth's optimum, the others the priced run; ``deadweight``
+    is in FLOPs, ``deadweight_fraction`` its share of the budget, and the last two
+    columns price it with ``pricing``.
+    """
+    if not runs:
+        raise ValueError("cost_table needs at least one run")
+    rows = {}
+    for name, m in runs.items():
+        if np.ndim(m.C) != 0:
+            raise ValueError(f"run {name!r} holds {np.size(m.C)} runs; pass scalar runs")
+        row = m.to_frame().iloc[0]
+        row["token_error"] = m.token_error
+        row["deadweight_gpu_hours"] = pricing.gpu_hours(m.deadweight)
+        row["deadweight_usd"] = pricing.dollars(m.deadweight)
+        rows[name] = row
+    return pd.DataFrame(rows).T[list(COST_COLUMNS)].astype(float)
+
+
+def with_deadweight(
+    frame: pd.DataFrame,
+    surfaces: Mapping[str, LossSurface],
+    C: float,
+    pricing: GpuPricing,
+    error_column: str = "D_extrap_err",
+) -> pd.DataFrame:
+    """Add the cost of each row's token error at budget ``C`` to a table of errors.
+
+    ``frame`` names its surface in a ``surface`` column or index level (as
+    ``analysis.approach2_sweep`` and ``analysis.compounding_table`` do) and holds the
+    relative token error in ``error_column``. Adds ``deadweight_fraction``,
+    ``deadweight`` (FLOPs) and ``deadweight_usd``; returns a copy.
+    """
+    if error_column not in frame.columns:
+        raise ValueError(f"no column {error_column!r} in the frame")
+    if "surface" in frame.columns:
+        names = frame["surface"].to_numpy()
+    elif "surface" in (frame.index.names or []):
+        names = frame.index.get_level_values("surface").to_numpy()
+    else:
+        raise ValueError("the frame needs a 'surface' column or index level")
+    unknown = sorted(set(names) - set(surfaces))
+    if unknown:
+        raise ValueError(f"no surface given for {unknown}")
+    errors = frame[error_column].to_numpy(dtype=float)
+    fraction = np.array(
+        [deadweight_fraction(surfaces[s], e) for s, e in zip(names, errors, strict=True)]
+    )
+    out = frame.copy()
+    out["deadweight_fraction"] = fraction
+    out["deadweight"] = fraction * C
+    out["deadweight_usd"] = pricing.dollars(fraction * C)
+    return out
