@@ -60,7 +60,11 @@ def run(repeats: int = 30, noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
         "vpnls (nelder-mead)": (lambda d: fit_vpnls(d, method="nelder-mead"), repeats),
         "vpnls (grid 32x32 only)": (lambda d: fit_vpnls(d, method="grid"), repeats),
         "baseline vpnls (nnls loop + nelder-mead)": (baseline_vpnls, max(3, repeats // 5)),
-        "approach3 (mle, 4^5 grid)": (fit_approach3, max(3, repeats // 5)),
+        "approach3 (raw least squares, 4^5 grid)": (fit_approach3, max(3, repeats // 5)),
+        "approach3 (normalised least squares, 4^5 grid)": (
+            lambda d: fit_approach3(d, variant="normalised"),
+            max(3, repeats // 5),
+        ),
         "approach3 (chinchilla form)": (
             lambda d: fit_approach3(d, variant="chinchilla"),
             max(3, repeats // 10),

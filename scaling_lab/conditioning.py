@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .fitting.data import validate_isoflops
+from .fitting.data import check_option, validate_isoflops
 from .fitting.vpnls import _Projection
 from .surfaces import LossSurface
 
@@ -75,11 +75,46 @@ def prediction_jacobian(surface: LossSurface, params: np.ndarray, tokens: np.nda
     )
 
 
-def hessian_5d(surface: LossSurface, df: pd.DataFrame) -> HessianAnalysis:
-    """Hessian of Approach 3's raw RSS at ``surface`` (exact for noise-free runs of it)."""
+#: The parameterisations of the 5-D fit that ``hessian_5d`` analyses.
+PARAMETERISATIONS: tuple[str, ...] = ("raw", "log", "normalised")
+
+
+def hessian_5d(
+    surface: LossSurface,
+    df: pd.DataFrame,
+    parameterisation: str = "raw",
+    scales: tuple[float, float] | None = None,
+) -> HessianAnalysis:
+    """Hessian of Approach 3's least-squares RSS at ``surface`` (exact for noise-free runs).
+
+    ``parameterisation`` names the coordinates the optimiser moves in: ``"raw"``
+    ``(E, A, B, alpha, beta)``; ``"log"`` ``(log E, log A, log B, alpha, beta)``;
+    ``"normalised"`` the ``"normalised"`` variant of ``fit_approach3``:
+    ``(log E, log(A/N0**alpha), log(B/D0**beta), alpha, beta)`` with ``(N0, D0)`` the
+    runs' geometric means unless ``scales`` gives them. The objective is the same in all
+    three; only the chain rule ``J -> J T`` differs, so any difference in conditioning is
+    a property of the coordinates, not of the problem.
+    """
+    from .fitting.approach3 import input_scales
+
+    check_option("parameterisation", parameterisation, PARAMETERISATIONS)
     data = validate_isoflops(df)
     jac = prediction_jacobian(surface, data.params, data.tokens)
-    return _analyse(2.0 * jac.T @ jac, PARAMETERS)
+    if parameterisation == "raw":
+        return _analyse(2.0 * jac.T @ jac, PARAMETERS)
+    if parameterisation == "log":
+        n0, d0 = 1.0, 1.0
+    else:
+        n0, d0 = input_scales(data.params, data.tokens) if scales is None else scales
+    # d(raw)/d(new): E = e^e, A = e^a N0^alpha, B = e^b D0^beta.
+    t = np.diag([surface.E, surface.A, surface.B, 1.0, 1.0])
+    t[1, 3] = surface.A * np.log(n0)
+    t[2, 4] = surface.B * np.log(d0)
+    jac = jac @ t
+    names = ("log E", "log A", "log B", "alpha", "beta")
+    if parameterisation == "normalised":
+        names = ("log E", "log(A/N0^alpha)", "log(B/D0^beta)", "alpha", "beta")
+    return _analyse(2.0 * jac.T @ jac, names)
 
 
 def hessian_2d(surface: LossSurface, df: pd.DataFrame) -> HessianAnalysis:
@@ -120,3 +155,27 @@ def perturbation_test(surface: LossSurface, df: pd.DataFrame, step: float = 1e-3
             }
         )
     return pd.DataFrame(rows)
+
+
+def condition_table(surface: LossSurface, df: pd.DataFrame) -> pd.DataFrame:
+    """Condition numbers of the same least-squares problem in several coordinates.
+
+    From the raw five parameters to the normalised, log-parameterised form (fixed scales
+    ``N/1e6, D/1e9`` and the runs' geometric means), the best diagonal rescaling of the
+    raw Hessian, and the two-parameter problem left by variable projection.
+    """
+    rows = {
+        "raw: E, A, B, α, β": hessian_5d(surface, df).condition_number,
+        "log E, log A, log B, α, β": hessian_5d(surface, df, "log").condition_number,
+        "inputs N/1e6, D/1e9; log E, A, B": hessian_5d(
+            surface, df, "normalised", scales=(1e6, 1e9)
+        ).condition_number,
+        "inputs over their geometric means; log E, A, B": hessian_5d(
+            surface, df, "normalised"
+        ).condition_number,
+        "raw, every parameter rescaled to unit curvature": hessian_5d(
+            surface, df
+        ).scaled_condition_number,
+        "VPNLS: α, β only": hessian_2d(surface, df).condition_number,
+    }
+    return pd.DataFrame({"condition number": rows})

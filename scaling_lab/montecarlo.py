@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +31,8 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from .fitting import FitError, fit_approach2, fit_approach3, fit_vpnls
+from .fitting import FitError, approach3, fit_approach2, fit_approach3, fit_vpnls
+from .fitting.approach3 import huber_linear_fraction
 from .sampling import sample_isoflops
 from .surfaces import SURFACES, LossSurface
 
@@ -45,12 +47,37 @@ FITTERS: dict[str, Callable] = {
     "vpnls/nelder-mead": lambda df, rng: fit_vpnls(df, method="nelder-mead"),
     "vpnls/grid 256²": lambda df, rng: fit_vpnls(df, method="grid", grid_size=256),
     "approach3/mle": lambda df, rng: fit_approach3(df, variant="mle"),
+    "approach3/normalised": lambda df, rng: fit_approach3(df, variant="normalised"),
     "approach3/mle numerical": lambda df, rng: fit_approach3(df, variant="mle", jac="3-point"),
     "approach3/chinchilla": lambda df, rng: fit_approach3(df, variant="chinchilla"),
     "approach3/naive": lambda df, rng: fit_approach3(
         df, variant="naive", seed=int(rng.integers(2**32))
     ),
 }
+
+
+#: Readable names for plots and tables (the keys stay short for code and CSV files).
+#: The raw least-squares variant is keyed "mle" for API compatibility; it is a maximum
+#: likelihood estimate only under independent Gaussian noise of constant variance on
+#: the loss, so the label says what it does.
+METHOD_LABELS: dict[str, str] = {
+    "approach2": "Approach 2",
+    "vpnls": "VPNLS",
+    "vpnls/l-bfgs-b": "VPNLS, L-BFGS-B",
+    "vpnls/l-bfgs-b numerical": "VPNLS, L-BFGS-B, numerical gradient",
+    "vpnls/nelder-mead": "VPNLS, Nelder-Mead",
+    "vpnls/grid 256²": "VPNLS, 256×256 grid only",
+    "approach3/mle": "Approach 3, least squares, raw parameters",
+    "approach3/mle numerical": "Approach 3, least squares, raw parameters, numerical gradient",
+    "approach3/normalised": "Approach 3, least squares, normalised inputs, log A, B, E",
+    "approach3/chinchilla": "Approach 3, Huber loss on log-loss (Chinchilla form)",
+    "approach3/naive": "Approach 3, one random start",
+}
+
+
+def label(method: str) -> str:
+    """The readable name of a method key (the key itself when it has none)."""
+    return METHOD_LABELS.get(method, method)
 
 
 def conditions_grid(**axes: Sequence[Any]) -> pd.DataFrame:
@@ -127,9 +154,13 @@ def fit_methods_task(condition: dict[str, Any], rng: np.random.Generator) -> lis
             out.append(row)
             continue
         row.update(a=fit.a, b=fit.b, a_err=fit.a / surface.a - 1, b_err=fit.b / surface.b - 1)
+        if method == "approach3/chinchilla":
+            row["huber_linear_fraction"] = huber_linear_fraction(fit, runs)
         if hasattr(fit, "surface"):
             row.update({f"{k}_err": v for k, v in fit.relative_errors(surface).items()})
             row["rss"] = fit.rss
+            loss = runs["loss"].to_numpy()
+            row["total_ss"] = float(np.sum((loss - loss.mean()) ** 2))
             row["status"] = str(fit.status)
         else:
             row["status"] = "converged"
@@ -161,13 +192,14 @@ NOISE_METHODS = (
     "approach2",
     "approach3/naive",
     "approach3/mle",
+    "approach3/normalised",
     "approach3/chinchilla",
     "vpnls",
 )
 
 
 def noise_study(size: str = "book", seed: int = 0, n_jobs: int | None = -1) -> pd.DataFrame:
-    """Exponent errors of five methods under noise: asymmetric surface, drift to 3×, ±8×."""
+    """Exponent errors of six methods under noise: asymmetric surface, drift to 3×, ±8×."""
     axes = NOISE_STUDY[size]
     conditions = conditions_grid(**axes)
     conditions["surface"] = "asymmetric"
@@ -193,10 +225,6 @@ def main(argv: list[str] | None = None) -> None:
     print(summary.to_string())
     if args.out:
         results.to_csv(args.out, index=False)
-
-
-if __name__ == "__main__":
-    main()
 
 
 def summarise_exponent_errors(
@@ -225,3 +253,252 @@ def pooled_variance(results: pd.DataFrame, column: str = "a", repeat: str = "dra
     per_condition = results.groupby(["method", *keys])[column].var()
     scaled = per_condition / per_condition.index.get_level_values("noise") ** 2
     return scaled.groupby("method").mean()
+
+
+# --- Noise-free recovery of the direct fit: misses by kind, per configuration --------
+
+#: A noise-free fit "misses" when its worst relative parameter error exceeds this.
+MISS_TOLERANCE = 1e-6
+#: A miss is a wrong basin when its RSS is more than this fraction of the total sum of
+#: squares (the data are not explained); otherwise the fit stopped early in the right one.
+WRONG_BASIN_RSS = 1e-6
+
+
+_RAW, _NORM = approach3.RAW_GRID, approach3.NORMALISED_GRID
+_RAW_B = approach3.RAW_BOUNDS
+
+#: Configurations of the direct least-squares fit whose miss counts the book compares:
+#: the start grid, the box, the coordinates and the input scaling, one change at a time.
+DIRECT_FIT_CONFIGS: dict[str, dict[str, Any]] = {
+    "raw, default (A, B starts 10 to 1e4)": {"variant": "mle"},
+    "raw, A, B starts 10 to 1e3": {
+        "variant": "mle",
+        "grid": (_RAW[0], np.logspace(1, 3, 4), np.logspace(1, 3, 4), _RAW[3], _RAW[4]),
+    },
+    "raw, A, B starts 10 to 1e6": {
+        "variant": "mle",
+        "grid": (_RAW[0], np.logspace(1, 6, 4), np.logspace(1, 6, 4), _RAW[3], _RAW[4]),
+    },
+    "raw, 5 start values for A and for B": {
+        "variant": "mle",
+        "grid": (_RAW[0], np.logspace(1, 4, 5), np.logspace(1, 4, 5), _RAW[3], _RAW[4]),
+    },
+    "raw, A, B bounded by 1e4": {
+        "variant": "mle",
+        "bounds": (_RAW_B[0], (1e-6, 1e4), (1e-6, 1e4), _RAW_B[3], _RAW_B[4]),
+    },
+    "raw, A, B bounded by 1e8": {
+        "variant": "mle",
+        "bounds": (_RAW_B[0], (1e-6, 1e8), (1e-6, 1e8), _RAW_B[3], _RAW_B[4]),
+    },
+    "log E, A, B; inputs unscaled": {
+        "variant": "normalised",
+        "scales": (1.0, 1.0),
+        "grid": (_NORM[0], np.log(_RAW[1]), np.log(_RAW[2]), _RAW[3], _RAW[4]),
+    },
+    "log E, A, B; inputs N/1e6, D/1e9": {"variant": "normalised", "scales": (1e6, 1e9)},
+    "normalised (geometric means), default": {"variant": "normalised"},
+    "normalised, 3 start values per axis": {
+        "variant": "normalised",
+        "grid": tuple(np.linspace(a[0], a[-1], 3) for a in _NORM),
+    },
+}
+
+
+def miss_kind(max_error: float, rss: float, total_ss: float) -> str:
+    """``"recovered"``, ``"early stop"`` (tiny RSS, parameters slightly off) or ``"wrong basin"``.
+
+    The RSS test needs no knowledge of the truth: a practitioner can see a wrong basin in
+    the RSS of noise-free (or low-noise) data, but not an early stop.
+    """
+    if max_error <= MISS_TOLERANCE:
+        return "recovered"
+    return "wrong basin" if rss > WRONG_BASIN_RSS * total_ss else "early stop"
+
+
+def direct_fit_task(condition: dict[str, Any], rng: np.random.Generator) -> list[dict]:
+    """Fit noise-free runs with ``fit_approach3(**condition['options'])``; classify the outcome."""
+    surface = _surface(condition)
+    runs = sample_isoflops(surface, grid=float(condition.get("grid", 8.0)))
+    fit = fit_approach3(runs, **condition["options"])
+    max_error = max(abs(v) for v in fit.relative_errors(surface).values())
+    loss = runs["loss"].to_numpy()
+    total_ss = float(np.sum((loss - loss.mean()) ** 2))
+    return [
+        {
+            "max_err": max_error,
+            "rss": fit.rss,
+            "relative_rss": fit.rss / total_ss,
+            "kind": miss_kind(max_error, fit.rss, total_ss),
+            "status": str(fit.status),
+            "A": fit.A,
+        }
+    ]
+
+
+def recovery_sweep(
+    configs: dict[str, dict[str, Any]],
+    surfaces: Sequence[str] = tuple(SURFACES),
+    grids: Sequence[float] = tuple(np.geomspace(2.0, 100.0, 20)),
+    n_jobs: int | None = -1,
+) -> pd.DataFrame:
+    """Noise-free direct fits of every surface at every sampling width, per configuration.
+
+    ``configs`` maps a readable name to ``fit_approach3`` keyword arguments. One row per
+    fit with its worst relative error, RSS and ``kind`` (see :func:`miss_kind`).
+    """
+    conditions = conditions_grid(config=list(configs), surface=list(surfaces), grid=list(grids))
+    conditions["options"] = conditions["config"].map(configs)
+    out = run_sweep(conditions, direct_fit_task, seed=0, n_jobs=n_jobs)
+    return out.drop(columns=["options"])
+
+
+def miss_counts(recovery: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration: fits, misses by kind, and the worst error among the others."""
+    counts = pd.crosstab(recovery["config"], recovery["kind"])
+    for kind in ("recovered", "early stop", "wrong basin"):
+        if kind not in counts:
+            counts[kind] = 0
+    out = pd.DataFrame(
+        {
+            "fits": counts.sum(axis=1),
+            "early stops": counts["early stop"],
+            "wrong basins": counts["wrong basin"],
+            "misses": counts["early stop"] + counts["wrong basin"],
+            "worst error": recovery.groupby("config")["max_err"].max(),
+        }
+    )
+    return out.loc[list(dict.fromkeys(recovery["config"]))]
+
+
+# --- Intervals for Monte Carlo summaries ---------------------------------------------
+
+
+def draws_array(
+    results: pd.DataFrame, column: str, repeat: str = "draw"
+) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
+    """``column`` as an array ``(groups, draws, methods)`` for resampling.
+
+    A group is one combination of the design columns (every column but the method, the
+    outputs and ``repeat``); its draws are the repeated noisy studies of that design.
+    Returns the array, the groups' design values and the method names.
+    """
+    design = [
+        c
+        for c in ("surface", "noise", "n_points", "n_budgets", "grid", "center_scale", "drift")
+        if c in results
+    ]
+    wide = results.pivot_table(
+        index=[*design, repeat], columns="method", values=column, dropna=False
+    )
+    methods = list(wide.columns)
+    groups = wide.index.droplevel(repeat).unique() if design else pd.Index([0])
+    n_draws = results[repeat].nunique()
+    if len(wide) != len(groups) * n_draws:
+        raise ValueError(f"every design must have the same {n_draws} values of {repeat!r}")
+    values = wide.to_numpy().reshape(len(groups), n_draws, len(methods))
+    frame = groups.to_frame(index=False) if design else pd.DataFrame(index=[0])
+    return values, frame, methods
+
+
+def resample_draws(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap samples of a ``(groups, draws, methods)`` array, one more leading axis.
+
+    Draws are resampled with replacement within each group (the design is kept) and
+    with the same indices for every method (the comparison stays paired).
+    """
+    rng = np.random.default_rng(seed)
+    n_groups, n_draws, _ = values.shape
+    idx = rng.integers(0, n_draws, size=(int(n_boot), n_groups, n_draws))
+    return values[np.arange(n_groups)[None, :, None], idx]
+
+
+def _interval(point: np.ndarray, boot: np.ndarray, level: float) -> dict[str, np.ndarray]:
+    tail = 100 * (1 - level) / 2
+    return {
+        "estimate": point,
+        "lower": np.nanpercentile(boot, tail, axis=0),
+        "upper": np.nanpercentile(boot, 100 - tail, axis=0),
+    }
+
+
+def worst_case_intervals(
+    results: pd.DataFrame,
+    column: str,
+    reference: str,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Worst ``|column|`` per method and its ratio to ``reference``'s, with bootstrap intervals.
+
+    The bootstrap of a maximum never exceeds the observed maximum, so the interval of a
+    single worst case shows how much it rests on a few studies; the paired ratio's
+    interval says whether one method's worst case is reliably smaller than another's.
+    """
+    values, _, methods = draws_array(results, column)
+    values = np.abs(values)
+    point = np.nanmax(values, axis=(0, 1))
+    boot = np.nanmax(resample_draws(values, n_boot, seed), axis=(1, 2))
+    ref = methods.index(reference)
+    worst = _interval(point, boot, level)
+    ratio = _interval(point / point[ref], boot / boot[:, ref : ref + 1], level)
+    out = pd.DataFrame(worst, index=methods)
+    out[["ratio", "ratio lower", "ratio upper"]] = np.column_stack(list(ratio.values()))
+    return out
+
+
+def variance_ratio_intervals(
+    results: pd.DataFrame,
+    column: str,
+    reference: str,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """:func:`pooled_variance` per method and its ratio to ``reference``'s, with intervals.
+
+    The ratio of variances is the ratio of runs two methods need for the same spread.
+    """
+    values, groups, methods = draws_array(results, column)
+    noise2 = groups["noise"].to_numpy()[:, None] ** 2
+
+    def pooled(v: np.ndarray) -> np.ndarray:  # (..., groups, draws, methods) -> (..., methods)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.nanvar(v, axis=-2, ddof=1) / noise2, axis=-2)
+
+    point = pooled(values)
+    boot = pooled(resample_draws(values, n_boot, seed))
+    ref = methods.index(reference)
+    out = pd.DataFrame(_interval(point, boot, level), index=methods)
+    ratio = _interval(point / point[ref], boot / boot[:, ref : ref + 1], level)
+    out[["ratio", "ratio lower", "ratio upper"]] = np.column_stack(list(ratio.values()))
+    return out
+
+
+def rms_ratio_interval(
+    results: pd.DataFrame,
+    column: str,
+    numerator: str,
+    denominator: str,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Median over designs of the ratio of RMS ``column`` (numerator/denominator), with interval."""
+    values, _, methods = draws_array(results, column)
+    i, j = methods.index(numerator), methods.index(denominator)
+
+    def median_ratio(v: np.ndarray) -> np.ndarray:
+        rms = np.sqrt(np.nanmean(v**2, axis=-2))  # (..., groups, methods)
+        return np.median(rms[..., i] / rms[..., j], axis=-1)
+
+    interval = _interval(
+        median_ratio(values), median_ratio(resample_draws(values, n_boot, seed)), level
+    )
+    return {k: float(v) for k, v in interval.items()}
+
+
+if __name__ == "__main__":
+    main()

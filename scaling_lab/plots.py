@@ -223,8 +223,8 @@ def vertex_shift_figure(
     left.plot(dense, np.polyval(coef, dense), "--", color="tab:red", label="fitted parabola")
     left.axvline(0.0, color="black", lw=1, label="true optimum")
     left.axvline(shift, color="tab:red", lw=1, ls=":", label=f"vertex: {shift:+.4f} decades")
-    left.set_xlabel("w = log10(N / N*)")
-    left.set_ylabel("(L - E) / P")
+    left.set_xlabel("model size relative to the optimum: log10(N / N*)")
+    left.set_ylabel("reducible loss, normalised: (L - E) / P")
     left.legend(loc="upper center", fontsize=7)
     widths = np.geomspace(2.0, 100.0, 60)
     right.plot(widths, vertex_shift(s.alpha, s.beta, widths, n_points), color="tab:red")
@@ -274,7 +274,10 @@ def offset_drift_figure(
         ax.axvspan(1e17, 1e21, color="0.92", zorder=0)
         ax.set_xscale("log")
         ax.set_xlabel("compute C (FLOPs); shaded: fitted range")
-        ax.set_title(f"{title}: b = {fit.b:.4f} (true {surface.b:.4f})", fontsize=9)
+        ax.set_title(
+            f"{title}: a = {fit.a:.4f}, b = {fit.b:.4f} (true {surface.a:.4f}, {surface.b:.4f})",
+            fontsize=9,
+        )
     axes[0].set_ylabel("D*: relative error (%)")
     axes[0].legend(loc="lower left")
     return fig
@@ -323,4 +326,448 @@ def compounding_figure(
     ax.set_ylabel("D* at 1e24 FLOPs: relative error (%)")
     ax.set_xlabel("")
     ax.legend(title="grid", ncol=4, fontsize=7)
+    return fig
+
+
+ISOFLOP_FIELDS = ["budget", "params", "tokens", "loss"]
+
+
+def plot_experiment_isoflops(ax: plt.Axes, runs: pd.DataFrame, title: str = "") -> plt.Axes:
+    """One published experiment: kept runs with their Approach 2 parabolas, flagged runs as crosses.
+
+    ``runs`` carries the consolidated file's ``outlier`` column. A budget whose kept
+    runs cannot be fitted (no minimum, too few sizes) is drawn without a parabola.
+    """
+    from .fitting.data import FitError
+
+    kept = runs[~runs["outlier"].astype(bool)]
+    try:
+        fit = fit_approach2(kept[ISOFLOP_FIELDS])
+    except (FitError, ValueError):
+        fit = None
+    plot_isoflops(ax, kept, fit, legend=False)
+    flagged = runs[runs["outlier"].astype(bool)]
+    ax.plot(flagged["params"], flagged["loss"], "x", color="0.55", ms=4, mew=1, zorder=1)
+    lo, hi = kept["loss"].min(), kept["loss"].max()
+    ax.set_ylim(lo - 0.08 * (hi - lo), hi + 0.15 * (hi - lo))
+    ax.set_title(title)
+    return ax
+
+
+def plot_centre_vs_vertex(
+    ax: plt.Axes, runs: pd.DataFrame, surface: LossSurface, title: str = ""
+) -> plt.Axes:
+    """Per budget, in decades from the surface's ``N*(C)``: sampling centre, vertex, closed form.
+
+    The zero line is the fitted surface's optimum. Grey squares: the mean ``log10 N``
+    of the runs; red crosses: the vertex of each budget's parabola through the data;
+    blue circles: where the closed form puts the vertex for this design on the
+    noise-free surface.
+    """
+    from .design import check_design, curvature_table
+
+    check = check_design(runs[ISOFLOP_FIELDS], surface, threshold=1.0).per_budget
+    curves = curvature_table(runs[ISOFLOP_FIELDS])
+    log_opt = np.log10(surface.N_opt(curves["budget"].to_numpy()))
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.plot(
+        check["budget"], check["center_offset"], "s", color="0.45", ms=5, label="sampling centre"
+    )
+    ax.plot(
+        curves["budget"],
+        curves["vertex"] - log_opt,
+        **{**INFERRED_STYLE, "ms": 6},
+        label="parabola vertex (data)",
+    )
+    ax.plot(
+        check["budget"],
+        check["vertex_shift_N"],
+        "o-",
+        color="tab:blue",
+        ms=4,
+        lw=1,
+        label="closed-form vertex (surface)",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("compute C (FLOPs)")
+    ax.set_ylabel("log10(N / N* of the fit)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_valley(
+    ax: plt.Axes, runs: pd.DataFrame, surface: LossSurface, title: str = ""
+) -> plt.Axes:
+    """All budgets' runs collapsed onto one valley: excess reducible loss against ``log10(N/N*)``.
+
+    On the surface every IsoFLOP curve is ``(L - E)/(L*(C) - E) - 1 = f(w)/f(0) - 1`` with
+    ``f(w) = 10**(-alpha w) + (alpha/beta) 10**(beta w)``, the same for every budget. The
+    dashed line mirrors that curve about ``w = 0``: where the two differ the valley is
+    asymmetric, which is what biases Approach 2's vertices.
+    """
+    budget = runs["budget"].to_numpy(dtype=float)
+    w = np.log10(runs["params"].to_numpy(dtype=float) / surface.N_opt(budget))
+    excess = (runs["loss"].to_numpy(dtype=float) - surface.E) / (
+        surface.loss_opt(budget) - surface.E
+    )
+    colors = dict(zip(np.unique(budget), budget_colors(np.unique(budget)), strict=True))
+    ax.scatter(w, excess - 1.0, s=9, c=[colors[b] for b in budget], zorder=3)
+    a, b = surface.alpha, surface.beta
+    lim = max(0.8, float(np.abs(w).max()))
+    ws = np.linspace(-lim, lim, 200)
+
+    def curve(x):
+        return (10 ** (-a * x) + (a / b) * 10 ** (b * x)) / (1 + a / b) - 1.0
+
+    ax.plot(ws, curve(ws), color="black", lw=1.4, label="fitted surface")
+    ax.plot(ws, curve(-ws), color="black", lw=1, ls="--", label="its mirror image")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-0.02, min(1.2, float(np.nanmax(excess - 1.0)) * 1.1 + 0.02))
+    ax.set_xlabel("log10(N / N*)")
+    ax.set_ylabel("excess reducible loss")
+    ax.set_title(title)
+    return ax
+
+
+def deadweight_cost_figure(
+    fractions: pd.Series,
+    budget: float,
+    mfu: float,
+    usd_per_gpu_hour: float,
+    lower: pd.Series | None = None,
+    upper: pd.Series | None = None,
+    usd_limit: float | None = None,
+    figsize: tuple[float, float] = (9.0, 3.8),
+) -> plt.Figure:
+    """Deadweight compute per case: share of the budget (left) and its rental price (right).
+
+    ``fractions`` maps case names to deadweight fractions of ``budget``; ``lower`` and
+    ``upper`` (optional, same index) draw interval whiskers. ``usd_limit`` (million USD)
+    fixes the dollar axis, so that frames of a widget share one scale. Dollars use an H100 SXM
+    dense BF16 peak at ``mfu`` and ``usd_per_gpu_hour`` (:class:`costs.GpuPricing`).
+    """
+    from .costs import GpuPricing
+
+    price = GpuPricing(mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
+    names = list(fractions.index)[::-1]
+    y = np.arange(len(names))
+    frac = fractions.loc[names].to_numpy(dtype=float)
+    err = None
+    if lower is not None and upper is not None:
+        lo = lower.reindex(names).to_numpy(dtype=float)
+        hi = upper.reindex(names).to_numpy(dtype=float)
+        err = np.vstack(
+            [np.where(np.isnan(lo), 0, frac - lo), np.where(np.isnan(hi), 0, hi - frac)]
+        )
+    fig, axes = plt.subplots(1, 2, figsize=figsize, layout="constrained", sharey=True)
+    scales = (100.0, np.asarray(price.dollars(budget)) / 1e6)
+    labels = ("deadweight compute (% of budget)", "deadweight compute (million USD)")
+    for ax, scale, label in zip(axes, scales, labels, strict=True):
+        ax.barh(y, scale * frac, color="tab:red", alpha=0.75)
+        if err is not None:
+            ax.errorbar(scale * frac, y, xerr=scale * err, fmt="none", ecolor="black", lw=1)
+        ax.set_xlabel(label)
+        ax.set_xlim(left=0)
+    axes[0].set_yticks(y, names)
+    if usd_limit is not None:
+        axes[1].set_xlim(0, usd_limit)
+    total = price.dollars(budget) / 1e6
+    axes[1].set_title(
+        f"whole run: {total:,.0f} million USD\n"
+        f"({mfu:.0%} MFU, {usd_per_gpu_hour:.2f} USD per GPU-hour)",
+        fontsize=9,
+    )
+    axes[0].set_title(f"budget {budget:.2g} FLOPs", fontsize=9)
+    return fig
+
+
+def deadweight_curve_figure(
+    surfaces: dict[str, LossSurface],
+    points: pd.DataFrame | None = None,
+    errors: np.ndarray | None = None,
+    figsize: tuple[float, float] = (8.0, 4.0),
+) -> plt.Figure:
+    """Deadweight share of the budget against the token error, one curve per surface.
+
+    Solid lines: the exact closed form; dashed: its quadratic approximation
+    ``(alpha+beta)/2 ln(1+err)**2``. ``points`` (columns ``token_error``,
+    ``deadweight_fraction`` and optionally ``label``) are overlaid as markers.
+    """
+    from .costs import deadweight_fraction, deadweight_fraction_quadratic
+
+    errors = np.linspace(-0.6, 1.5, 300) if errors is None else np.asarray(errors)
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    colors = plt.get_cmap("tab10").colors
+    for color, (name, s) in zip(colors, surfaces.items(), strict=False):
+        label = f"{name} (α+β = {s.alpha + s.beta:.3g})"
+        ax.plot(100 * errors, 100 * deadweight_fraction(s, errors), color=color, label=label)
+        ax.plot(
+            100 * errors, 100 * deadweight_fraction_quadratic(s, errors), color=color, ls="--", lw=1
+        )
+    if points is not None:
+        groups = points.groupby("label") if "label" in points else [("", points)]
+        for marker, (label, part) in zip("os^dvP", groups, strict=False):
+            ax.plot(
+                100 * part["token_error"],
+                100 * part["deadweight_fraction"],
+                marker,
+                ms=4,
+                color="black",
+                mfc="none",
+                label=label or None,
+            )
+    ax.set_xlabel("token error of the planned run, D/D* − 1 (%)")
+    ax.set_ylabel("deadweight compute (% of budget)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def miss_counts_figure(counts: pd.DataFrame) -> plt.Figure:
+    """Horizontal stacked bars: early stops and wrong basins per fit configuration.
+
+    ``counts`` is ``montecarlo.miss_counts`` output (index: configuration names).
+    """
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(counts) + 1.2), layout="constrained")
+    y = np.arange(len(counts))
+    early, basin = counts["early stops"].to_numpy(), counts["wrong basins"].to_numpy()
+    ax.barh(y, early, color="tab:orange", label="early stop (RSS near zero)")
+    ax.barh(y, basin, left=early, color="tab:red", label="wrong basin (RSS far from zero)")
+    ax.set_yticks(y, list(counts.index))
+    ax.invert_yaxis()
+    ax.set_xlabel(f"misses (worst relative error above 1e-6) of {int(counts['fits'].iloc[0])} fits")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def error_vs_misspecification_figure(sweep: pd.DataFrame, x: str, xlabel: str) -> plt.Figure:
+    """Relative error of D* at the headline budget against a misspecification strength.
+
+    ``sweep`` has columns ``x``, ``method`` and ``D* error at target`` (one row per fit).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
+    names = {"approach2": "Approach 2", "vpnls": "VPNLS"}
+    for method, part in sweep.groupby("method"):
+        ax.plot(part[x], 100 * part["D* error at target"], "-o", ms=3, label=names.get(method))
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("relative error of D* at 1e24 FLOPs (%)")
+    ax.legend()
+    return fig
+
+
+def interval_comparison_figure(
+    table: pd.DataFrame,
+    quantities: Sequence[str],
+    labels: dict[str, str] | None = None,
+    figsize: tuple[float, float] = (9.0, 4.6),
+) -> plt.Figure:
+    """One panel per quantity: each source's estimate with its interval, sources on the y axis.
+
+    ``table`` is indexed by ``(quantity, source)`` with ``estimate, lower, upper`` columns
+    (as :func:`scaling_lab.replication.comparison_table` returns); a missing interval is
+    drawn as the estimate alone (hollow marker).
+    """
+    labels = labels or {}
+    shown = table[table.index.get_level_values("quantity").isin(list(quantities))]
+    sources = list(dict.fromkeys(shown.index.get_level_values("source")))
+    colors = dict(zip(sources, plt.get_cmap("tab10").colors, strict=False))
+    fig, axes = plt.subplots(1, len(quantities), figsize=figsize, layout="constrained", sharey=True)
+    for ax, q in zip(np.atleast_1d(axes), quantities, strict=True):
+        part = table.xs(q, level="quantity")
+        for y, src in enumerate(sources):
+            if src not in part.index:
+                continue
+            est, lo, hi = part.loc[src, ["estimate", "lower", "upper"]].astype(float)
+            has = np.isfinite(lo) and np.isfinite(hi)
+            if has:
+                ax.plot([lo, hi], [y, y], color=colors[src], lw=2.2, solid_capstyle="butt")
+            ax.plot(est, y, "o", color=colors[src], mfc=colors[src] if has else "white", ms=6)
+        ax.set_title(q)
+        ax.set_yticks(range(len(sources)), [labels.get(s, s) for s in sources])
+        ax.grid(axis="y", alpha=0)
+    np.atleast_1d(axes)[0].invert_yaxis()  # first source on top (the y axis is shared)
+    return fig
+
+
+def residual_diagnostics_figure(
+    residuals: dict[str, pd.DataFrame],
+    column: str = "residual",
+    n_bins: int = 6,
+    figsize: tuple[float, float] | None = None,
+) -> plt.Figure:
+    """Rows: fits; columns: residual against budget, against N, against D/N, and its histogram.
+
+    Each frame needs ``budget, params, ratio`` and ``column``; a line joins the mean
+    residual of equal-count bins of the regressor, so a trend stands out of the scatter.
+    """
+    xcols = (
+        ("budget", "budget C (FLOPs)"),
+        ("params", "parameters N"),
+        ("ratio", "tokens per parameter D/N"),
+    )
+    n = len(residuals)
+    fig, axes = plt.subplots(
+        n, 4, figsize=figsize or (11.0, 2.3 * n), layout="constrained", squeeze=False
+    )
+    for row, (name, res) in zip(axes, residuals.items(), strict=True):
+        r = res[column].to_numpy()
+        for ax, (col, label) in zip(row[:3], xcols, strict=True):
+            x = res[col].to_numpy()
+            ax.scatter(x, r, s=8, alpha=0.5, color="tab:blue", lw=0)
+            bins = pd.qcut(np.log(x), n_bins, labels=False, duplicates="drop")
+            means = pd.DataFrame({"x": np.log(x), "r": r}).groupby(bins).mean()
+            ax.plot(np.exp(means["x"]), means["r"], color="tab:red", marker="o", ms=3)
+            ax.axhline(0, color="black", lw=0.6)
+            ax.set_xscale("log")
+            if row is axes[-1]:
+                ax.set_xlabel(label)
+        row[0].set_ylabel(f"{name}\nresidual (nats)")
+        row[3].hist(r, bins=30, color="tab:blue", alpha=0.7, orientation="horizontal")
+        row[3].axhline(0, color="black", lw=0.6)
+        if row is axes[-1]:
+            row[3].set_xlabel("runs")
+        for ax in row[1:]:
+            ax.sharey(row[0])
+    return fig
+
+
+# --- practitioner tool: the figure of `scaling-lab fit --plot` ----------------------
+
+
+def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) -> plt.Figure:
+    """Runs, fitted IsoFLOP curves and optima (left); ``D*`` against compute with intervals.
+
+    ``assessment`` is a :class:`scaling_lab.assess.Assessment`. Left: each budget's runs
+    with the fitted surface's IsoFLOP curve (or Approach 2's parabola) and its optimum.
+    Right: the fitted ``D*(C)`` from the smallest budget to the largest target, the
+    bootstrap band at the assessment's level, and each target's interval.
+    """
+    runs, level = assessment.runs.table, assessment.level
+    surface, fit = assessment.surface, assessment.fit
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    if surface is None:
+        plot_isoflops(left, runs, fit=fit, legend=False)
+    else:
+        budgets = np.unique(runs["budget"])
+        for color, budget in zip(budget_colors(budgets), budgets, strict=True):
+            part = runs[runs["budget"] == budget]
+            left.plot(part["params"], part["loss"], "o", ms=3.5, color=color, label=f"{budget:.2g}")
+            ns = np.geomspace(part["params"].min(), part["params"].max(), 100)
+            left.plot(ns, surface.loss(ns, budget / (6 * ns)), color=color, lw=1.2)
+            left.plot(surface.N_opt(budget), surface.loss_opt(budget), **INFERRED_STYLE)
+        left.set_xscale("log")
+        left.set_xlabel("parameters N")
+        left.set_ylabel("loss")
+        left.legend(title="budget (FLOPs)", ncol=2, fontsize=7, loc="upper right")
+    left.set_title("runs, fitted IsoFLOP curves and optima (×)")
+
+    cs = np.geomspace(runs["budget"].min(), max(max(assessment.targets), runs["budget"].max()), 80)
+    draws = assessment.draws.dropna(how="all")
+    if surface is None:
+        line = fit.D_opt(cs)
+        band = 10.0 ** (np.outer(draws["b"], np.log10(cs)) + draws["b0"].to_numpy()[:, None])
+    else:
+        line = surface.D_opt(cs)
+        cols = ["E", "A", "B", "alpha", "beta"]
+        band = np.array([LossSurface(*row).D_opt(cs) for row in draws[cols].to_numpy()])
+    right.axhline(0.0, color="tab:red", label=f"fitted D*(C) ({assessment.method})")
+    if len(band):
+        tail = 100 * (1 - level) / 2
+        lo, hi = np.percentile(band, [tail, 100 - tail], axis=0)
+        right.fill_between(
+            cs,
+            100 * (lo / line - 1),
+            100 * (hi / line - 1),
+            color="tab:red",
+            alpha=0.2,
+            label=f"{level:.0%} bootstrap interval",
+        )
+    preds = assessment.predictions()
+    d = preds[preds["quantity"] == "D_opt"]
+    right.errorbar(
+        d["compute"],
+        np.zeros(len(d)),
+        yerr=[100 * (1 - d["lower"] / d["estimate"]), 100 * (d["upper"] / d["estimate"] - 1)],
+        fmt="o",
+        color="black",
+        capsize=3,
+        label="target compute",
+    )
+    right.axvspan(runs["budget"].min(), runs["budget"].max(), color="0.92", zorder=0)
+    right.set_xscale("log")
+    right.set_xlabel("compute C (FLOPs); shaded: budgets of the runs")
+    right.set_ylabel("D*(C): interval around the fit (%)")
+    right.set_title(
+        f"D* = {d['estimate'].iloc[-1]:.3g} tokens at {d['compute'].iloc[-1]:.3g} FLOPs"
+    )
+    right.legend(loc="upper left")
+    return fig
+
+
+def method_errors_figure(
+    results: pd.DataFrame, methods: Sequence[str], labels: dict[str, str] | None = None
+) -> plt.Figure:
+    """Absolute relative errors of ``a`` (top) and ``b`` (bottom) per fit, by method and noise.
+
+    Each dot is one study, coloured by noise level; a black tick marks each method's worst.
+    """
+    import textwrap
+
+    labels = labels or {}
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, layout="constrained")
+    levels = sorted(results["noise"].unique())
+    cmap = plt.get_cmap("viridis")
+    rng = np.random.default_rng(0)  # jitter only
+    for ax, column, name in zip(axes, ("a_err", "b_err"), ("a", "b"), strict=True):
+        for k, method in enumerate(methods):
+            part = results[results["method"] == method]
+            for m, level in enumerate(levels):
+                values = part[part["noise"] == level][column].abs()
+                x = k + (m - (len(levels) - 1) / 2) * 0.15 + rng.uniform(-0.05, 0.05, len(values))
+                ax.scatter(x, values, s=6, color=cmap(m / max(len(levels) - 1, 1)),
+                           label=f"noise {level:g}" if k == 0 else None)  # fmt: skip
+            ax.plot([k - 0.35, k + 0.35], [part[column].abs().max()] * 2, color="black")
+        ax.set_yscale("log")
+        ax.set_ylabel(f"|relative error of {name}|")
+    axes[1].set_xticks(
+        range(len(methods)), [textwrap.fill(labels.get(m, m), 16) for m in methods], fontsize=7
+    )
+    axes[0].legend(loc="lower left", ncol=len(levels), fontsize=7)
+    return fig
+
+
+def coverage_figure(summary: pd.DataFrame, figsize: tuple[float, float] = (8.0, 3.6)) -> plt.Figure:
+    """Measured coverage per quantity, one marker per scheme and interval, with binomial bars.
+
+    ``summary`` is :meth:`scaling_lab.coverage.CoverageStudy.summary`: columns ``scheme,
+    interval, quantity, coverage, lower, upper, nominal``.
+    """
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    quantities = list(dict.fromkeys(summary["quantity"]))
+    groups = list(dict.fromkeys(zip(summary["scheme"], summary["interval"], strict=True)))
+    width = 0.8 / len(groups)
+    colors = plt.get_cmap("tab10").colors
+    for k, (scheme, kind) in enumerate(groups):
+        part = summary[(summary["scheme"] == scheme) & (summary["interval"] == kind)]
+        part = part.set_index("quantity").loc[quantities]
+        x = np.arange(len(quantities)) - 0.4 + width * (k + 0.5)
+        ax.errorbar(
+            x,
+            100 * part["coverage"],
+            yerr=[
+                100 * (part["coverage"] - part["lower"]),
+                100 * (part["upper"] - part["coverage"]),
+            ],
+            fmt="o",
+            color=colors[k],
+            capsize=3,
+            label=f"{scheme}, {kind}",
+        )
+    ax.axhline(100 * summary["nominal"].iloc[0], color="black", lw=0.8, ls="--", label="nominal")
+    labels = {"D_opt": "D* at target"}
+    ax.set_xticks(range(len(quantities)), [labels.get(q, q) for q in quantities])
+    ax.set_ylabel("intervals containing the truth (%)")
+    ax.legend(ncol=3, fontsize=7, loc="lower center")
     return fig

@@ -72,3 +72,72 @@ def test_summaries():
     assert s.loc["n", "failed"] == 1
     v = mc.pooled_variance(df, "a")
     assert v["m"] == pytest.approx(0.5 / 0.01)
+
+
+def test_miss_kind_separates_wrong_basins_from_early_stops():
+    assert mc.miss_kind(1e-9, 1e-20, 10.0) == "recovered"
+    assert mc.miss_kind(1e-5, 1e-10, 10.0) == "early stop"
+    assert mc.miss_kind(20.0, 0.5, 10.0) == "wrong basin"
+
+
+def test_recovery_sweep_counts_misses_by_kind():
+    configs = {"normalised": {"variant": "normalised"}, "raw": {"variant": "mle"}}
+    out = mc.recovery_sweep(configs, surfaces=["asymmetric"], grids=[2.0, 8.0], n_jobs=1)
+    counts = mc.miss_counts(out)
+    assert list(counts.index) == ["normalised", "raw"]
+    assert (counts["fits"] == 2).all()
+    assert (counts["misses"] == counts["early stops"] + counts["wrong basins"]).all()
+    assert counts.loc["normalised", "misses"] == 0
+    # The raw fit of the asymmetric surface at ±2× ends near A = 1e4 (a start-grid corner).
+    row = out[(out["config"] == "raw") & (out["grid"] == 2.0)].iloc[0]
+    assert row["kind"] == "wrong basin" and row["relative_rss"] > 1e-6
+
+
+@pytest.fixture
+def fake_draws():
+    rng = np.random.default_rng(5)
+    rows = []
+    for noise in (0.01, 0.02):
+        for draw in range(6):
+            x = rng.normal(size=2)
+            rows.append({"noise": noise, "draw": draw, "method": "m", "a": noise * x[0]})
+            rows.append({"noise": noise, "draw": draw, "method": "r", "a": 2 * noise * x[1]})
+    return pd.DataFrame(rows)
+
+
+def test_draws_array_and_paired_stratified_resampling(fake_draws):
+    values, groups, methods = mc.draws_array(fake_draws, "a")
+    assert values.shape == (2, 6, 2) and methods == ["m", "r"]
+    assert list(groups["noise"]) == [0.01, 0.02]
+    boot = mc.resample_draws(values, 50, seed=1)
+    assert boot.shape == (50, 2, 6, 2)
+    # Each resampled value comes from its own group, the same draw for both methods.
+    for g in range(2):
+        pairs = {tuple(v) for v in values[g]}
+        assert all(tuple(v) in pairs for v in boot[:, g].reshape(-1, 2))
+    np.testing.assert_array_equal(boot, mc.resample_draws(values, 50, seed=1))
+
+
+def test_variance_ratio_point_matches_pooled_variance(fake_draws):
+    out = mc.variance_ratio_intervals(fake_draws, "a", reference="r", n_boot=200)
+    pooled = mc.pooled_variance(fake_draws, "a")
+    assert out.loc["m", "estimate"] == pytest.approx(pooled["m"], rel=1e-12)
+    assert out.loc["m", "ratio"] == pytest.approx(pooled["m"] / pooled["r"], rel=1e-12)
+    assert out.loc["r", "ratio"] == 1.0
+    assert (out["lower"] <= out["upper"]).all()
+
+
+def test_worst_case_interval_never_exceeds_the_observed_worst(fake_draws):
+    out = mc.worst_case_intervals(fake_draws, "a", reference="r", n_boot=300, seed=3)
+    assert (out["upper"] <= out["estimate"]).all() and (out["lower"] <= out["estimate"]).all()
+    assert out.loc["m", "estimate"] == fake_draws[fake_draws["method"] == "m"]["a"].abs().max()
+
+
+def test_rms_ratio_interval_brackets_its_estimate(fake_draws):
+    out = mc.rms_ratio_interval(fake_draws, "a", "m", "r", n_boot=300, seed=0)
+    assert out["lower"] <= out["estimate"] <= out["upper"]
+
+
+def test_labels_use_words():
+    assert mc.label("approach3/mle") == "Approach 3, least squares, raw parameters"
+    assert all("/" not in mc.label(m) for m in mc.NOISE_METHODS)
