@@ -1,6 +1,19 @@
 """scaling_lab: fit neural scaling laws and measure where the usual methods go wrong."""
 
-from . import analysis, bootstrap, costs, datasets, design, families, plots, replication, report, widgets
+from . import (
+    analysis,
+    bootstrap,
+    costs,
+    datasets,
+    design,
+    families,
+    planning,
+    plots,
+    replication,
+    report,
+    widgets,
+)
+from .assess import Assessment, assess
 from .fitting import (
     Approach2Fit,
     FitError,
@@ -28,11 +41,13 @@ __all__ = [
     "PUBLISHED_SURFACES",
     "SURFACES",
     "Approach2Fit",
+    "Assessment",
     "FitError",
     "FitStatus",
     "LossSurface",
     "SurfaceFit",
     "analysis",
+    "assess",
     "bootstrap",
     "costs",
     "datasets",
@@ -43,6 +58,7 @@ __all__ = [
     "fit_vpnls",
     "fits_table",
     "imbalanced_surface",
+    "planning",
     "plots",
     "replication",
     "report",

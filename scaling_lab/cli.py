@@ -1,67 +1,251 @@
-"""``scaling-lab``: fit your own IsoFLOP runs from a CSV file.
+"""``scaling-lab``: fit your own IsoFLOP runs, plan the next budget, simulate runs.
 
-    scaling-lab fit runs.csv                      # VPNLS (default) and Approach 2
-    scaling-lab fit runs.csv --method approach3 --budget 1e24
+    scaling-lab fit runs.csv                          # VPNLS, 90% bootstrap intervals
+    scaling-lab fit runs.csv --method approach2 --target-compute 1e24 3e24 --json out.json
+    scaling-lab plan runs.csv --next-budget 1e22 --points 9 -o next.csv
+    scaling-lab simulate --surface chinchilla --noise 0.01 --seed 1 -o runs.csv
 
-The CSV needs columns ``budget, params, tokens, loss``. Bad input prints one line
-naming the problem and exits with status 2.
+A runs file has columns ``params, tokens, loss`` and optionally ``budget``
+(:mod:`scaling_lab.runs_io`). Every command is a thin layer over a public function
+(:func:`scaling_lab.assess.assess`, :func:`scaling_lab.planning.plan_next`,
+:func:`scaling_lab.sample_isoflops`). Bad input prints one line on stderr naming the
+file, the row and the problem and exits with status 2; soft problems print one
+warning line each and exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import warnings
+from collections.abc import Callable
 
-import pandas as pd
+import numpy as np
 
-from .fitting import FitError, fit_approach2, fit_approach3, fit_vpnls
+from .assess import DEFAULT_LEVEL, DEFAULT_SCHEME, DESIGN_THRESHOLD, METHODS, SCHEMES, assess
+from .datasets import DatasetError
+from .families.cli import register as register_families
+from .fitting import FitError
+from .runs_io import read_runs
+from .sampling import DEFAULT_BUDGETS, sample_isoflops
+from .surfaces import SURFACES, LossSurface
+
+PROG = "scaling-lab"
 
 
-def _read(path: str) -> pd.DataFrame:
+def _positive(text: str) -> float:
     try:
-        return pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from None
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
 
 
-def fit_command(args: argparse.Namespace) -> str:
-    df = _read(args.csv)
-    lines = []
-    if args.method in ("approach2", "all"):
-        fit = fit_approach2(df)
-        lines.append(
-            f"approach2: a={fit.a:.6g} a0={fit.a0:.6g} b={fit.b:.6g} b0={fit.b0:.6g} "
-            f"N*({args.budget:.3g})={fit.N_opt(args.budget):.4g} "
-            f"D*({args.budget:.3g})={fit.D_opt(args.budget):.4g}"
+def _surface(text: str) -> LossSurface:
+    """A preset name or five numbers ``E,A,B,alpha,beta``."""
+    if text.lower() in SURFACES:
+        return SURFACES[text.lower()]
+    parts = text.split(",")
+    if len(parts) != 5:
+        raise argparse.ArgumentTypeError(
+            f"expected a preset ({', '.join(SURFACES)}) or five numbers E,A,B,alpha,beta; "
+            f"got {text!r}"
         )
-    surface_fits = {"vpnls": lambda: fit_vpnls(df), "approach3": lambda: fit_approach3(df)}
-    for name, run in surface_fits.items():
-        if args.method in (name, "all"):
-            fit = run()
-            s = fit.surface
-            lines.append(
-                f"{name}: E={s.E:.6g} A={s.A:.6g} B={s.B:.6g} alpha={s.alpha:.6g} "
-                f"beta={s.beta:.6g} status={fit.status.value} "
-                f"N*({args.budget:.3g})={fit.N_opt(args.budget):.4g} "
-                f"D*({args.budget:.3g})={fit.D_opt(args.budget):.4g}"
-            )
-    return "\n".join(lines)
+    try:
+        return LossSurface(*(float(p) for p in parts))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+def fit_command(args: argparse.Namespace) -> int:
+    """Fit, bootstrap, check the design, print the report; write JSON and a figure on request."""
+    runs = read_runs(args.runs)
+    result = assess(
+        runs,
+        method=args.method,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        targets=args.target_compute,
+        scheme=args.scheme,
+        level=args.level,
+        design_threshold=args.design_threshold,
+        progress=not args.no_progress,
+    )
+    print(result.report())
+    for line in result.warnings:
+        _warn(line)
+    if args.json:
+        _write(args.json, lambda f: json.dump(result.to_dict(), f, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        from . import plots
+
+        plots.use_style()
+        fig = plots.fit_report_figure(result)
+        try:
+            fig.savefig(args.plot, bbox_inches="tight")
+        except OSError as exc:
+            raise OSError(f"{args.plot}: cannot write the figure ({exc.strerror or exc})") from None
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    """Propose the next IsoFLOP curve and say why."""
+    from .planning import plan_next
+
+    runs = read_runs(args.runs)
+    plan = plan_next(
+        runs, args.next_budget, n_points=args.points, n_boot=args.bootstrap, seed=args.seed
+    )
+    print(plan.report())
+    for line in plan.assessment.warnings:
+        _warn(line)
+    _write(args.output, lambda f: plan.to_frame().to_csv(f, index=False))
+    print(f"wrote {len(plan.runs)} proposed runs to {args.output}")
+    return 0
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Write synthetic IsoFLOP runs in the runs-file format."""
+    runs = sample_isoflops(
+        args.surface,
+        budgets=args.budgets,
+        n_points=args.points,
+        grid=args.grid,
+        center_scale=args.offset,
+        drift=args.drift,
+        noise=args.noise,
+        seed=args.seed,
+    )
+    if args.output == "-":
+        runs.to_csv(sys.stdout, index=False)
+    else:
+        _write(args.output, lambda f: runs.to_csv(f, index=False))
+        print(f"wrote {len(runs)} runs on {runs['budget'].nunique()} budgets to {args.output}")
+    return 0
+
+
+def _write(path: str, writer: Callable) -> None:
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            writer(f)
+    except OSError as exc:
+        raise OSError(f"{path}: cannot write the file ({exc.strerror or exc})") from None
+
+
+def _warn(line: str) -> None:
+    print(f"{PROG}: warning: {' '.join(str(line).split())}", file=sys.stderr)
+
+
+# --- parser -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Fit scaling laws to your own IsoFLOP runs, plan the next budget, "
+        "simulate runs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit a runs CSV (params, tokens, loss[, budget]) with bootstrap intervals",
+        description="Fit the runs, bootstrap the fit, check the IsoFLOP design and predict "
+        "the compute-optimal allocation at each target compute.",
+    )
+    fit.add_argument("runs", help="CSV with columns params, tokens, loss and optionally budget")
+    fit.add_argument("--method", choices=METHODS, default="vpnls")
+    fit.add_argument(
+        "--target-compute",
+        type=_positive,
+        nargs="+",
+        default=[1e24],
+        metavar="C",
+        help="budgets (FLOPs) to predict N*, D*, D*/N* and the loss at (default 1e24)",
+    )
+    fit.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="draws (0: none)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
+    fit.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME)
+    fit.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="interval level")
+    fit.add_argument(
+        "--design-threshold",
+        type=_positive,
+        default=DESIGN_THRESHOLD,
+        help="warn when the design biases Approach 2's D* by more than this fraction",
+    )
+    fit.add_argument("--json", metavar="OUT.json", help="write the report as JSON")
+    fit.add_argument("--plot", metavar="OUT.png", help="draw the runs, fit and intervals")
+    fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    fit.set_defaults(handler=fit_command)
+
+    plan = sub.add_parser(
+        "plan",
+        help="propose the next IsoFLOP curve from a fit of the runs so far",
+        description="Centre the next curve on the fitted optimum, as narrow as the measured "
+        "noise allows, and predict what it adds.",
+    )
+    plan.add_argument("runs", help="CSV with columns params, tokens, loss and optionally budget")
+    plan.add_argument("--next-budget", type=_positive, required=True, metavar="C")
+    plan.add_argument("--points", type=int, default=9, metavar="K", help="runs on the curve")
+    plan.add_argument("-o", "--output", required=True, metavar="NEXT.csv")
+    plan.add_argument("--bootstrap", type=int, default=200, metavar="B")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.set_defaults(handler=plan_command)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="write synthetic IsoFLOP runs (budget, params, tokens, loss)",
+        description="Sample IsoFLOP runs on a known loss surface, for demos and tests.",
+    )
+    sim.add_argument(
+        "--surface",
+        type=_surface,
+        default=SURFACES["chinchilla"],
+        metavar="NAME|E,A,B,alpha,beta",
+        help=f"a preset ({', '.join(SURFACES)}) or five numbers",
+    )
+    sim.add_argument("--budgets", type=_positive, nargs="+", default=list(DEFAULT_BUDGETS))
+    sim.add_argument("--points", type=int, default=15, help="runs per budget")
+    sim.add_argument("--grid", type=float, default=8.0, metavar="K", help="±K× sweep")
+    sim.add_argument("--drift", type=float, default=1.0, metavar="K", help="drift to K×")
+    sim.add_argument("--offset", type=float, default=1.0, metavar="K", help="offset by K×")
+    sim.add_argument("--noise", type=float, default=0.0, metavar="S", help="loss noise sd")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("-o", "--output", required=True, metavar="RUNS.csv", help="'-' for stdout")
+    sim.set_defaults(handler=simulate_command)
+
+    register_families(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scaling-lab", description="Fit scaling laws.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser("fit", help="fit a CSV of runs (budget, params, tokens, loss)")
-    fit.add_argument("csv")
-    fit.add_argument("--method", choices=["vpnls", "approach2", "approach3", "all"], default="all")
-    fit.add_argument("--budget", type=float, default=1e24, help="budget to extrapolate to")
-    args = parser.parse_args(argv)
+    """Console entry point; returns the exit status (0 ok, 2 bad input, 1 internal error)."""
+    args = build_parser().parse_args(argv)
     try:
-        print(fit_command(args))
-    except (ValueError, FitError) as exc:
-        print(f"scaling-lab: error: {exc}", file=sys.stderr)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            status = args.handler(args)
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            _warn(message)
+        return status
+    except (ValueError, FitError, OSError, DatasetError) as exc:
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    return 0
+    except Exception as exc:  # never a traceback for the user: one line, then exit 1
+        print(
+            f"{PROG}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+            "(please report it with the input file)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -562,19 +562,26 @@ def interval_comparison_figure(
     quantities: Sequence[str],
     labels: dict[str, str] | None = None,
     figsize: tuple[float, float] = (9.0, 4.6),
+    ncols: int | None = None,
 ) -> plt.Figure:
     """One panel per quantity: each source's estimate with its interval, sources on the y axis.
 
     ``table`` is indexed by ``(quantity, source)`` with ``estimate, lower, upper`` columns
     (as :func:`scaling_lab.replication.comparison_table` returns); a missing interval is
-    drawn as the estimate alone (hollow marker).
+    drawn as the estimate alone (hollow marker). Panels fill rows of ``ncols`` (default:
+    all in one row).
     """
     labels = labels or {}
     shown = table[table.index.get_level_values("quantity").isin(list(quantities))]
     sources = list(dict.fromkeys(shown.index.get_level_values("source")))
     colors = dict(zip(sources, plt.get_cmap("tab10").colors, strict=False))
-    fig, axes = plt.subplots(1, len(quantities), figsize=figsize, layout="constrained", sharey=True)
-    for ax, q in zip(np.atleast_1d(axes), quantities, strict=True):
+    ncols = ncols or len(quantities)
+    nrows = -(-len(quantities) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", sharey=True)
+    axes = np.atleast_1d(grid).ravel()
+    for ax in axes[len(quantities) :]:
+        ax.set_visible(False)
+    for ax, q in zip(axes, quantities, strict=False):
         part = table.xs(q, level="quantity")
         for y, src in enumerate(sources):
             if src not in part.index:
@@ -682,7 +689,7 @@ def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) ->
             100 * (hi / line - 1),
             color="tab:red",
             alpha=0.2,
-            label=f"{level:.0%} bootstrap interval",
+            label=f"{level:.0%} band (percentiles of the draws)",
         )
     preds = assessment.predictions()
     d = preds[preds["quantity"] == "D_opt"]

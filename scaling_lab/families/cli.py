@@ -65,7 +65,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for results.json, report.md and figures/")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws per interval")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw")
-    p.set_defaults(func=_run)
+    p.set_defaults(handler=_run)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     _add_arguments(parser)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,647 @@
+"""Assess a table of training runs: fit, bootstrap intervals, design check and predictions.
+
+:func:`assess` is the public entry point behind ``scaling-lab fit``. It validates the
+runs (:mod:`scaling_lab.runs_io`), fits the loss surface (VPNLS by default, or
+Approach 3) or the Approach 2 power laws, bootstraps the fit, checks the IsoFLOP
+design with the closed form of Part I (:func:`scaling_lab.design.check_design`) and
+predicts the compute-optimal allocation at target budgets with percentile intervals.
+
+Three bootstrap schemes are offered; their coverage was measured on simulated noisy
+designs (:mod:`scaling_lab.coverage`, chapter "Fitting your own runs"):
+
+* ``"cases"``: resample runs with replacement within each budget (the design keeps
+  its shape), refit;
+* ``"residual"``: keep the runs, add residuals resampled within each budget (scaled
+  by ``sqrt(n/(n-p))`` for the ``p`` fitted parameters) to the fitted losses, refit;
+* ``"parametric"``: add Gaussian noise with the fit's residual standard deviation
+  to the fitted losses, refit.
+
+Intervals are ``"studentized"`` (bootstrap-t: each draw's deviation over its own
+delta-method standard error; surface fits, the default) or ``"percentile"``. In the
+full study (``coverage_study(n_reps=1000, n_boot=200)``, Chinchilla surface, standard
+design, noise 0.01) nominal 90% intervals covered alpha, beta, a, b and D* at 1e24 in
+86-88% of repetitions with case resampling and 87-89% with the parametric scheme and
+studentized intervals, the closest to nominal: hence the defaults.
+
+VPNLS draws are refitted together by warm-started Levenberg-Marquardt
+(:func:`scaling_lab.refit.refit_vpnls_batch`); a draw that does not converge cleanly
+is refitted from scratch with the full exponent grid.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .bootstrap import resample_indices
+from .design import check_design
+from .fitting import FitError, fit_approach2, fit_approach3, fit_vpnls
+from .fitting.approach2 import Approach2Fit
+from .fitting.results import FitStatus, SurfaceFit
+from .refit import refit_vpnls_batch
+from .runs_io import Runs, check_runs_for, prepare_runs
+from .surfaces import LossSurface
+
+METHODS: tuple[str, ...] = ("vpnls", "approach2", "approach3")
+SCHEMES: tuple[str, ...] = ("cases", "residual", "parametric")
+INTERVALS: tuple[str, ...] = ("studentized", "percentile")
+#: The scheme whose measured coverage came closest to the nominal level (chapter "Fitting
+#: your own runs"; :func:`scaling_lab.coverage.coverage_study`), with studentized intervals.
+DEFAULT_SCHEME = "parametric"
+DEFAULT_LEVEL = 0.90
+DEFAULT_TARGETS: tuple[float, ...] = (1e24,)
+#: Warn when the design would bias Approach 2's D* at the largest target by more than this.
+DESIGN_THRESHOLD = 0.01
+SURFACE_PARAMETERS: tuple[str, ...] = ("E", "A", "B", "alpha", "beta", "a", "b")
+APPROACH2_PARAMETERS: tuple[str, ...] = ("a", "b", "a0", "b0")
+PREDICTIONS: tuple[str, ...] = ("N_opt", "D_opt", "tokens_per_param", "loss_opt")
+_WORDS = {
+    "N_opt": "N* (parameters)",
+    "D_opt": "D* (tokens)",
+    "tokens_per_param": "D*/N* (tokens per parameter)",
+    "loss_opt": "loss at the optimum",
+}
+_METHOD_WORDS = {
+    "vpnls": "VPNLS (variable projection over alpha, beta; least squares for E, A, B)",
+    "approach3": "Approach 3 (direct 5-parameter least squares from a grid of starts)",
+    "approach2": "Approach 2 (a parabola per budget, then power laws of the optima)",
+}
+_SCHEME_WORDS = {
+    "cases": "resampling runs within each budget",
+    "residual": "resampling residuals within each budget",
+    "parametric": "Gaussian noise at the residual standard deviation",
+}
+
+
+def key(name: str, compute: float) -> str:
+    """Column name of prediction ``name`` at budget ``compute``, e.g. ``'D_opt@1e+24'``."""
+    return f"{name}@{compute:.6g}"
+
+
+@dataclass(frozen=True, repr=False)
+class Assessment:
+    """A fit of a table of runs with bootstrap intervals, a design check and predictions.
+
+    ``estimate`` holds every reported quantity (surface parameters, ``a, b`` and, per
+    target budget, ``N_opt, D_opt, tokens_per_param, loss_opt`` under :func:`key`
+    names); ``draws`` holds the same quantities for each bootstrap draw (rows of NaN
+    for failed draws). ``design`` is the closed-form design check on the fitted
+    surface (``None`` when the runs cannot support one; see ``warnings``).
+    """
+
+    method: str
+    runs: Runs
+    fit: SurfaceFit | Approach2Fit
+    surface: LossSurface | None
+    estimate: pd.Series
+    draws: pd.DataFrame
+    scheme: str
+    level: float
+    seed: int | None
+    targets: tuple[float, ...]
+    noise_sd: float
+    design: object | None
+    se: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    se_draws: pd.DataFrame = field(default_factory=pd.DataFrame)
+    interval: str = "percentile"
+    n_fallback: int = 0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_boot(self) -> int:
+        return len(self.draws)
+
+    @property
+    def n_failed(self) -> int:
+        """Bootstrap draws whose refit failed (kept as NaN rows)."""
+        return int(self.draws.isna().all(axis=1).sum()) if len(self.draws) else 0
+
+    def intervals(self, level: float | None = None, kind: str | None = None) -> pd.DataFrame:
+        """``estimate, lower, upper`` per quantity at ``level`` (default: the assessment's).
+
+        ``kind`` is ``"studentized"`` (bootstrap-t: each draw's deviation divided by its
+        own delta-method standard error; surface fits only) or ``"percentile"``;
+        default: the assessment's ``interval``.
+        """
+        level = self.level if level is None else level
+        kind = self.interval if kind is None else kind
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level!r}")
+        if kind not in INTERVALS or (kind == "studentized" and self.se_draws.empty and self.n_boot):
+            raise ValueError(f"kind must be one of {INTERVALS} (studentized needs a surface fit)")
+        out = pd.DataFrame({"estimate": self.estimate})
+        if self.n_boot == 0 or self.n_failed == self.n_boot:
+            out["lower"] = out["upper"] = np.nan
+            return out
+        tail = 100 * (1 - level) / 2
+        names = list(self.estimate.index)
+        values = self.draws[names].to_numpy()
+        if kind == "percentile":
+            out["lower"] = np.nanpercentile(values, tail, axis=0)
+            out["upper"] = np.nanpercentile(values, 100 - tail, axis=0)
+            return out
+        lower, upper = [], []
+        for j, name in enumerate(names):
+            z_hat = _on_scale(name, np.array([self.estimate[name]]))[0]
+            t = (_on_scale(name, values[:, j]) - z_hat) / self.se_draws[name].to_numpy()
+            t_lo, t_hi = np.nanpercentile(t[np.isfinite(t)], [tail, 100 - tail])
+            se = self.se[name]
+            lower.append(_from_scale(name, np.array([z_hat - t_hi * se]))[0])
+            upper.append(_from_scale(name, np.array([z_hat - t_lo * se]))[0])
+        out["lower"], out["upper"] = lower, upper
+        return out
+
+    def parameters(self) -> pd.DataFrame:
+        """Fitted parameters (``E, A, B, alpha, beta, a, b``, or Approach 2's ``a, b, a0, b0``)."""
+        names = APPROACH2_PARAMETERS if self.method == "approach2" else SURFACE_PARAMETERS
+        return self.intervals().loc[list(names)]
+
+    def predictions(self) -> pd.DataFrame:
+        """One row per (target budget, quantity): ``compute, quantity, estimate, lower, upper``."""
+        table = self.intervals()
+        rows = []
+        for c in self.targets:
+            for name in PREDICTIONS:
+                if key(name, c) in table.index:
+                    rows.append({"compute": c, "quantity": name, **table.loc[key(name, c)]})
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict:
+        """Everything in the report as plain Python values (for ``--json``)."""
+
+        def triple(row: pd.Series) -> dict[str, float | None]:
+            return {k: _plain(row[k]) for k in ("estimate", "lower", "upper")}
+
+        fit = self.fit
+        out: dict = {
+            "source": self.runs.source,
+            "runs": self.runs.n_runs,
+            "budgets": [float(b) for b in self.runs.budgets],
+            "budget_column": self.runs.budget_given,
+            "method": self.method,
+            "status": str(getattr(fit, "status", FitStatus.CONVERGED)),
+            "message": str(getattr(fit, "message", "")),
+            "noise_sd": _plain(self.noise_sd),
+            "bootstrap": {
+                "scheme": self.scheme,
+                "level": self.level,
+                "draws": self.n_boot,
+                "seed": self.seed
+                if self.seed is None or isinstance(self.seed, int)
+                else str(self.seed),
+                "failed": self.n_failed,
+                "refit_from_scratch": self.n_fallback,
+            },
+            "parameters": {name: triple(row) for name, row in self.parameters().iterrows()},
+            "predictions": [
+                {"compute": float(c)}
+                | {
+                    row["quantity"]: triple(row)
+                    for _, row in self.predictions().iterrows()
+                    if row["compute"] == c
+                }
+                for c in self.targets
+            ],
+            "design_check": _design_dict(self.design),
+            "warnings": list(self.warnings),
+        }
+        return out
+
+    def report(self) -> str:
+        """The plain-text report ``scaling-lab fit`` prints."""
+        return "\n".join(_report_lines(self))
+
+    def __repr__(self) -> str:
+        return (
+            f"Assessment(method={self.method!r}, runs={self.runs.n_runs}, "
+            f"budgets={self.runs.budgets.size}, draws={self.n_boot}, scheme={self.scheme!r}, "
+            f"level={self.level:g}, warnings={len(self.warnings)})"
+        )
+
+
+def assess(
+    runs: pd.DataFrame | Runs,
+    method: str = "vpnls",
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    targets: Sequence[float] = DEFAULT_TARGETS,
+    *,
+    scheme: str = DEFAULT_SCHEME,
+    level: float = DEFAULT_LEVEL,
+    interval: str | None = None,
+    design_threshold: float = DESIGN_THRESHOLD,
+    progress: bool = False,
+) -> Assessment:
+    """Fit ``runs`` with ``method`` and bootstrap it ``n_boot`` times (``seed`` fixes the draws).
+
+    ``runs`` is a DataFrame with ``params, tokens, loss`` (and optionally ``budget``) or
+    a :class:`~scaling_lab.runs_io.Runs`. ``targets`` are the budgets (FLOPs) at which
+    ``N*, D*, D*/N*`` and the optimal loss are predicted. ``progress`` shows a tqdm bar
+    on stderr when the bootstrap runs longer than a second. Bad input raises
+    :class:`~scaling_lab.runs_io.RunsError` (a ``ValueError``); a fit that cannot
+    produce an estimate raises :class:`~scaling_lab.FitError`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    targets = tuple(float(c) for c in np.atleast_1d(np.asarray(targets, dtype=float)))
+    if not targets or not all(np.isfinite(c) and c > 0 for c in targets):
+        raise ValueError(f"targets must be positive budgets in FLOPs, got {targets!r}")
+    runs = prepare_runs(runs)
+    check_runs_for(runs, method)
+    table = runs.table
+    warnings = list(runs.warnings)
+    if runs.budgets.size < 2:
+        warnings.append(
+            f"{runs.source}: all runs share one budget; the surface's exponents are poorly "
+            "identified from a single IsoFLOP curve"
+        )
+
+    fit, fitted, n_par = _fit(table, method)
+    surface = fit.surface if isinstance(fit, SurfaceFit) else None
+    estimate = pd.Series(_quantities(fit, targets), dtype=float)
+    resid = table["loss"].to_numpy() - fitted
+    dof = max(len(table) - n_par, 1)
+    noise_sd = float(np.sqrt(resid @ resid / dof))
+    if isinstance(fit, SurfaceFit) and fit.status is not FitStatus.CONVERGED:
+        warnings.append(f"{method} fit: {fit.status.value} ({fit.message})")
+
+    draws, se_draws, n_fallback = _bootstrap(
+        table, fit, method, scheme, int(n_boot), seed, fitted, resid, n_par, targets, progress
+    )
+    draws = draws.reindex(columns=estimate.index)
+    se = pd.Series(dtype=float)
+    if surface is not None:
+        P = np.array([list(surface.to_dict().values())])
+        data = [table[c].to_numpy()[None, :] for c in ("params", "tokens", "loss")]
+        se = pd.Series(
+            {
+                k: float(v[0])
+                for k, v in standard_errors(
+                    P, np.log(data[0]), np.log(data[1]), data[2], targets
+                ).items()
+            }
+        )
+    if interval is None:
+        interval = "studentized" if surface is not None else "percentile"
+    if interval not in INTERVALS or (interval == "studentized" and surface is None):
+        raise ValueError(
+            f"interval must be one of {INTERVALS} ('studentized' needs a surface fit), "
+            f"got {interval!r} with method {method!r}"
+        )
+    n_failed = int(draws.isna().all(axis=1).sum()) if len(draws) else 0
+    if n_failed:
+        warnings.append(f"{n_failed} of {n_boot} bootstrap refits failed and are left out")
+
+    design_surface = surface
+    if design_surface is None:  # Approach 2 has no surface: check the design on VPNLS's
+        try:
+            design_surface = fit_vpnls(table).surface
+        except (FitError, ValueError) as exc:
+            warnings.append(f"design check skipped: no VPNLS surface to check against ({exc})")
+    design = None
+    if design_surface is not None:
+        try:
+            design = check_design(
+                table, design_surface, extrapolate_to=max(targets), threshold=design_threshold
+            )
+        except ValueError as exc:
+            warnings.append(f"design check skipped: {exc}")
+    return Assessment(
+        method=method,
+        runs=runs,
+        fit=fit,
+        surface=surface,
+        estimate=estimate,
+        draws=draws,
+        scheme=scheme,
+        level=float(level),
+        seed=seed,
+        targets=targets,
+        noise_sd=noise_sd,
+        design=design,
+        se=se,
+        se_draws=se_draws,
+        interval=interval,
+        n_fallback=n_fallback,
+        warnings=tuple(warnings),
+    )
+
+
+# --- fitting ------------------------------------------------------------------------
+
+
+def _fit(table: pd.DataFrame, method: str):
+    """The fit, its fitted losses and its number of fitted parameters."""
+    if method == "approach2":
+        fit = fit_approach2(table)
+        return fit, _approach2_fitted(fit, table), 3 * fit.budgets.size
+    fit = fit_vpnls(table) if method == "vpnls" else fit_approach3(table)
+    return fit, fit.surface.loss(table["params"].to_numpy(), table["tokens"].to_numpy()), 5
+
+
+def _approach2_fitted(fit: Approach2Fit, table: pd.DataFrame) -> np.ndarray:
+    par = fit.parabolas_N
+    budget = table["budget"].to_numpy()
+    out = np.empty(len(table))
+    for i, c in enumerate(par.budget):
+        mask = budget == c
+        out[mask] = par(i, np.log10(table["params"].to_numpy()[mask]))
+    return out
+
+
+def _quantities(fit, targets: tuple[float, ...]) -> dict[str, float]:
+    """Every reported number of one fit, by name."""
+    if isinstance(fit, Approach2Fit):
+        out = {"a": fit.a, "b": fit.b, "a0": fit.a0, "b0": fit.b0}
+        for c in targets:
+            n, d = fit.N_opt(c), fit.D_opt(c)
+            out |= {key("N_opt", c): n, key("D_opt", c): d, key("tokens_per_param", c): d / n}
+        return out
+    s = fit.surface if isinstance(fit, SurfaceFit) else fit
+    out = {**s.to_dict(), "a": s.a, "b": s.b}
+    for c in targets:
+        n, d = s.N_opt(c), s.D_opt(c)
+        out |= {
+            key("N_opt", c): n,
+            key("D_opt", c): d,
+            key("tokens_per_param", c): d / n,
+            key("loss_opt", c): s.loss_opt(c),
+        }
+    return out
+
+
+# --- bootstrap ----------------------------------------------------------------------
+
+
+def surface_quantities(P: np.ndarray, targets: Sequence[float]) -> dict[str, np.ndarray]:
+    """Every reported quantity of surfaces ``P = (E, A, B, alpha, beta)`` (shape ``(k, 5)``).
+
+    The vectorised counterpart of :meth:`LossSurface.N_opt` and friends (same
+    formulas, tested against them), used for bootstrap draws and their gradients.
+    """
+    E, A, B, al, be = np.asarray(P, dtype=float).T
+    total = al + be
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_g = (np.log(al * A) - np.log(be * B)) / total
+        out = {"E": E, "A": A, "B": B, "alpha": al, "beta": be, "a": be / total, "b": al / total}
+        for c in targets:
+            log_n = log_g + (be / total) * np.log(c / 6.0)
+            log_d = (al / total) * np.log(c / 6.0) - log_g
+            n, d = np.exp(log_n), np.exp(log_d)
+            out[key("N_opt", c)] = n
+            out[key("D_opt", c)] = d
+            out[key("tokens_per_param", c)] = d / n
+            out[key("loss_opt", c)] = E + A * np.exp(-al * log_n) + B * np.exp(-be * log_d)
+    return out
+
+
+#: Quantities studentized on the log scale (positive, multiplicative uncertainty).
+LOG_SCALE: frozenset[str] = frozenset({"E", "A", "B", "N_opt", "D_opt", "tokens_per_param"})
+
+
+def _on_scale(name: str, values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(values) if name.split("@")[0] in LOG_SCALE else values
+
+
+def _from_scale(name: str, values: np.ndarray) -> np.ndarray:
+    return np.exp(values) if name.split("@")[0] in LOG_SCALE else values
+
+
+def standard_errors(
+    P: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, loss: np.ndarray, targets
+) -> dict[str, np.ndarray]:
+    """Delta-method standard errors of every quantity (on its studentizing scale), per surface.
+
+    ``P`` is ``(k, 5)``, the data ``(k, n)``. The parameter covariance is
+    ``s**2 (J'J)^-1`` with ``J`` the Jacobian of the model in ``(E, A, B, alpha, beta)``
+    and ``s**2 = RSS/(n - 5)``; columns are scaled before inversion (the 5-parameter
+    problem is ill-conditioned). Gradients of the quantities are central differences.
+    """
+    P = np.atleast_2d(np.asarray(P, dtype=float))
+    E, A, B, al, be = (P[:, i : i + 1] for i in range(5))
+    x, y = np.exp(-al * log_n), np.exp(-be * log_d)
+    jac = np.stack([np.ones_like(x), x, y, -A * log_n * x, -B * log_d * y], axis=-1)
+    resid = loss - (E + A * x + B * y)
+    dof = max(loss.shape[1] - 5, 1)
+    s2 = (resid[:, None, :] @ resid[..., None])[:, 0, 0] / dof
+    norms = np.linalg.norm(jac, axis=1)  # (k, 5)
+    js = jac / norms[:, None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.linalg.pinv(np.swapaxes(js, 1, 2) @ js, hermitian=True)
+        cov = s2[:, None, None] * inv / (norms[:, :, None] * norms[:, None, :])
+    grads: dict[str, np.ndarray] = {}
+    step = 1e-6 * np.maximum(np.abs(P), 1e-12)
+    for j in range(5):
+        up, down = P.copy(), P.copy()
+        up[:, j] += step[:, j]
+        down[:, j] -= step[:, j]
+        q_up, q_down = surface_quantities(up, targets), surface_quantities(down, targets)
+        for name in q_up:
+            g = (_on_scale(name, q_up[name]) - _on_scale(name, q_down[name])) / (2 * step[:, j])
+            grads.setdefault(name, np.empty_like(P))[:, j] = g
+    return {
+        name: np.sqrt(np.maximum(np.einsum("ki,kij,kj->k", g, cov, g), 0.0))
+        for name, g in grads.items()
+    }
+
+
+def _bootstrap(table, fit, method, scheme, n_boot, seed, fitted, resid, n_par, targets, progress):
+    """Bootstrap draws of every quantity, their standard errors, and the from-scratch refits."""
+    if n_boot == 0:
+        return pd.DataFrame(), pd.DataFrame(), 0
+    budget = table["budget"].to_numpy()
+    n = len(table)
+    rng = np.random.default_rng(seed)
+    rows = resample_indices(n_boot, budget, rng, within_groups=True)
+    if scheme == "cases":
+        design_rows = rows
+        loss = table["loss"].to_numpy()[rows]
+    else:
+        design_rows = np.broadcast_to(np.arange(n), (n_boot, n))
+        if scheme == "residual":
+            scaled = resid * np.sqrt(n / max(n - n_par, 1))
+            loss = fitted + scaled[rows]
+        else:
+            sd = np.sqrt(resid @ resid / max(n - n_par, 1))
+            loss = fitted + rng.normal(0.0, sd, size=(n_boot, n))
+    params = table["params"].to_numpy()[design_rows]
+    tokens = table["tokens"].to_numpy()[design_rows]
+    budgets = budget[design_rows]
+
+    bar = tqdm(
+        total=n_boot,
+        desc=f"bootstrap ({method}, {scheme})",
+        unit="draw",
+        file=sys.stderr,
+        delay=1.0,
+        disable=not progress,
+        leave=False,
+    )
+    with bar:
+        if method == "approach2":
+            records = []
+            for i in range(n_boot):
+                draw = _table(budgets[i], params[i], tokens[i], loss[i])
+                try:
+                    records.append(_quantities(fit_approach2(draw), targets))
+                except (FitError, ValueError):
+                    records.append({})
+                bar.update(1)
+            return pd.DataFrame.from_records(records), pd.DataFrame(), 0
+        if method == "vpnls":
+            P, n_fallback = _draws_vpnls(fit, params, tokens, budgets, loss, bar)
+        else:
+            P, n_fallback = _draws_approach3(fit, params, tokens, budgets, loss, bar), 0
+    draws = pd.DataFrame(surface_quantities(P, targets))
+    se = pd.DataFrame(standard_errors(P, np.log(params), np.log(tokens), loss, targets))
+    return draws, se, n_fallback
+
+
+def _table(budget, params, tokens, loss) -> pd.DataFrame:
+    return pd.DataFrame({"budget": budget, "params": params, "tokens": tokens, "loss": loss})
+
+
+def _draws_approach3(fit: SurfaceFit, params, tokens, budgets, loss, bar) -> np.ndarray:
+    """Approach 3 refits started from the full-data estimate (rows of NaN where a fit fails)."""
+    start = list(fit.surface.to_dict().values())
+    P = np.full((loss.shape[0], 5), np.nan)
+    for i in range(loss.shape[0]):
+        try:
+            s = fit_approach3(_table(budgets[i], params[i], tokens[i], loss[i]), start=start)
+            P[i] = list(s.surface.to_dict().values())
+        except (FitError, ValueError):
+            pass
+        bar.update(1)
+    return P
+
+
+def _draws_vpnls(fit: SurfaceFit, params, tokens, budgets, loss, bar) -> tuple[np.ndarray, int]:
+    """Warm-started batched VPNLS refits; unclean draws are refitted from scratch."""
+    n_boot, n = loss.shape
+    theta0 = np.array([fit.alpha, fit.beta])
+    chunk = max(1, 200_000 // n)
+    P = np.full((n_boot, 5), np.nan)
+    n_fallback = 0
+    for lo in range(0, n_boot, chunk):
+        part = slice(lo, min(lo + chunk, n_boot))
+        res = refit_vpnls_batch(np.log(params[part]), np.log(tokens[part]), loss[part], theta0)
+        P[part][res.ok] = res.params[res.ok]
+        for i in lo + np.flatnonzero(~res.ok):
+            n_fallback += 1
+            try:
+                draw = _table(budgets[i], params[i], tokens[i], loss[i])
+                P[i] = list(fit_vpnls(draw).surface.to_dict().values())
+            except (FitError, ValueError):
+                pass
+        bar.update(part.stop - part.start)
+    return P, n_fallback
+
+
+# --- reporting ----------------------------------------------------------------------
+
+
+def _plain(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _design_dict(design) -> dict | None:
+    if design is None:
+        return None
+    return design.to_dict() | {"per_budget": design.to_frame().to_dict("records")}
+
+
+def _fmt(x: float) -> str:
+    return "—" if not np.isfinite(x) else f"{x:.4g}"
+
+
+def _row(label: str, row: pd.Series, width: int) -> str:
+    interval = (
+        "—" if not np.isfinite(row["lower"]) else f"[{_fmt(row['lower'])}, {_fmt(row['upper'])}]"
+    )
+    return f"  {label:<{width}} {_fmt(row['estimate']):>11}   {interval}"
+
+
+def _report_lines(a: Assessment) -> list[str]:
+    fit = a.fit
+    status = getattr(fit, "status", FitStatus.CONVERGED)
+    pct = f"{100 * a.level:g}%"
+    lines = [
+        f"scaling-lab fit: {a.runs.source}",
+        f"runs: {a.runs.describe()}",
+        f"method: {_METHOD_WORDS[a.method]}; status: {status}",
+        f"residual standard deviation of the loss: {a.noise_sd:.3g}",
+    ]
+    if a.n_boot:
+        lines.append(
+            f"intervals: {pct} {a.interval} bootstrap, {a.n_boot} draws, "
+            f"{_SCHEME_WORDS[a.scheme]} (seed {a.seed}); failed draws: {a.n_failed}"
+        )
+    else:
+        lines.append("intervals: none (no bootstrap draws requested)")
+    lines += ["", f"{'quantity':<30} {'estimate':>11}   {pct} interval"]
+    table = a.parameters()
+    if a.method == "approach2":
+        lines.append("Approach 2: N* = 10^a0 C^a and D* = 10^b0 C^b (no loss surface)")
+        labels = {"a": "a (exponent of N*)", "b": "b (exponent of D*)"}
+        labels |= {"a0": "a0 (log10 intercept of N*)", "b0": "b0 (log10 intercept of D*)"}
+    else:
+        lines.append("loss surface L(N, D) = E + A/N^alpha + B/D^beta")
+        labels = {p: p for p in ("E", "A", "B", "alpha", "beta")}
+        labels |= {"a": "a = beta/(alpha+beta)", "b": "b = alpha/(alpha+beta)"}
+    lines += [_row(labels[name], row, 28) for name, row in table.iterrows()]
+    preds = a.predictions()
+    for c in a.targets:
+        lines.append(f"compute-optimal allocation at C = {c:.3g} FLOPs")
+        part = preds[preds["compute"] == c]
+        lines += [_row(_WORDS[r["quantity"]], r, 28) for _, r in part.iterrows()]
+    lines += ["", *_design_lines(a)]
+    return lines
+
+
+def _design_lines(a: Assessment) -> list[str]:
+    d = a.design
+    if d is None:
+        return ["design check: not available (see the warnings)"]
+    s = d.surface
+    source = "the VPNLS surface" if a.method == "approach2" else "the fitted surface"
+    lines = [
+        f"design check (closed form of Part I on {source}; losses not used)",
+        f"  exponent imbalance alpha/beta = {d.imbalance:.3g} "
+        f"(alpha = {s.alpha:.3g}, beta = {s.beta:.3g})",
+        "  budget      runs  grid ±k×  centre vs N*  Approach 2 vertex shift (N*, decades)",
+    ]
+    for _, r in d.per_budget.iterrows():
+        lines.append(
+            f"  {r['budget']:<10.3g} {int(r['runs']):>5}  {r['width']:>8.3g}  "
+            f"{_centre_words(r['center_offset']):>12}  {r['vertex_shift_N']:+.3g}"
+        )
+    lines.append(
+        f"  Approach 2 on this design: D* intercept bias {d.b0_bias:+.3g} decades, exponent "
+        f"bias {d.b_bias:+.3g}; D* error at {d.extrapolate_to:.3g} FLOPs "
+        f"{100 * d.D_error:+.3g}% (warning threshold ±{100 * d.threshold:.3g}%)"
+    )
+    if d.warnings:
+        lines += [f"  WARNING: {w}" for w in d.warnings]
+    else:
+        lines.append("  no design warnings: the grids are centred and Approach 2's bias is small")
+    return lines
+
+
+def _centre_words(offset: float) -> str:
+    factor = 10.0 ** abs(offset)
+    if factor < 1.005:
+        return "centred"
+    return f"{factor:.3g}× {'above' if offset > 0 else 'below'}"

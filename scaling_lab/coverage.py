@@ -1,0 +1,171 @@
+"""Measured coverage of bootstrap intervals on simulated noisy IsoFLOP designs.
+
+An interval procedure is honest when its nominal level is its actual coverage: over
+many repetitions of a noisy experiment on a known surface, a 90% interval should
+contain the true value 90% of the time. :func:`coverage_study` repeats a simulated
+design ``n_reps`` times (each repetition its own seeded noise), runs
+:func:`scaling_lab.assess.assess` with each bootstrap scheme, and counts how often the
+intervals for ``alpha, beta, a, b`` and ``D*`` at the target budget contain the truth.
+Coverage comes with exact (Clopper-Pearson) binomial intervals, so a scheme "holds"
+its level only when the nominal level lies inside that interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy.stats import beta as beta_dist
+
+from .assess import INTERVALS, SCHEMES, assess, key
+from .sampling import sample_isoflops
+from .surfaces import SURFACES, LossSurface
+
+#: Quantities whose coverage is measured.
+COVERED: tuple[str, ...] = ("alpha", "beta", "a", "b", "D_opt")
+#: The study's default design: the Chinchilla surface, five budgets of 15 runs, ±8×, noise 0.01.
+DEFAULT_DESIGN: dict[str, float] = {"grid": 8.0, "n_points": 15}
+
+
+def clopper_pearson(hits: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial confidence interval for a proportion ``hits / n``."""
+    tail = (1 - confidence) / 2
+    lo = 0.0 if hits == 0 else float(beta_dist.ppf(tail, hits, n - hits + 1))
+    hi = 1.0 if hits == n else float(beta_dist.ppf(1 - tail, hits + 1, n - hits))
+    return lo, hi
+
+
+def truth_values(surface: LossSurface, target: float) -> dict[str, float]:
+    """True values of the covered quantities on ``surface``."""
+    return {
+        "alpha": surface.alpha,
+        "beta": surface.beta,
+        "a": surface.a,
+        "b": surface.b,
+        "D_opt": surface.D_opt(target),
+    }
+
+
+@dataclass(frozen=True, repr=False)
+class CoverageStudy:
+    """Per repetition, scheme and interval kind: whether each interval held the truth; widths."""
+
+    hits: pd.DataFrame
+    level: float
+    n_boot: int
+    noise: float
+    target: float
+    surface: LossSurface
+    design: dict = field(default_factory=dict)
+
+    @property
+    def n_reps(self) -> int:
+        return int(self.hits["rep"].nunique())
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Coverage per scheme and quantity with Clopper-Pearson bounds and a ``holds`` flag."""
+        rows = []
+        for (scheme, kind), part in self.hits.groupby(["scheme", "interval"], sort=False):
+            for q in COVERED:
+                hit = part[q].to_numpy(dtype=bool)
+                lo, hi = clopper_pearson(int(hit.sum()), hit.size, confidence)
+                rows.append(
+                    {
+                        "scheme": scheme,
+                        "interval": kind,
+                        "quantity": q,
+                        "coverage": hit.mean(),
+                        "lower": lo,
+                        "upper": hi,
+                        "nominal": self.level,
+                        "holds": lo <= self.level <= hi,
+                        "median width": float(np.median(part[f"{q} width"])),
+                        "reps": hit.size,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Coverage table: one row per scheme and interval kind, one column per quantity."""
+        table = self.summary().pivot(
+            index=["scheme", "interval"], columns="quantity", values="coverage"
+        )
+        return table[list(COVERED)]
+
+    def __repr__(self) -> str:
+        return (
+            f"CoverageStudy({self.n_reps} repetitions x {self.hits['scheme'].nunique()} "
+            f"schemes, {self.n_boot} draws each, nominal {self.level:g}, noise {self.noise:g})"
+        )
+
+
+def coverage_study(
+    surface: LossSurface | None = None,
+    *,
+    schemes: Sequence[str] = SCHEMES,
+    n_reps: int = 200,
+    n_boot: int = 200,
+    noise: float = 0.01,
+    level: float = 0.90,
+    target: float = 1e24,
+    design: dict | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> CoverageStudy:
+    """Repeat a noisy design ``n_reps`` times and record each scheme's interval coverage.
+
+    ``design`` holds :func:`~scaling_lab.sample_isoflops` keywords (default
+    :data:`DEFAULT_DESIGN`); repetition ``r`` draws its noise and its bootstrap from
+    ``numpy.random.SeedSequence([seed, r])``, so a study is reproducible and
+    independent of ``n_jobs``.
+    """
+    surface = SURFACES["chinchilla"] if surface is None else surface
+    design = dict(DEFAULT_DESIGN if design is None else design)
+    unknown = [s for s in schemes if s not in SCHEMES]
+    if unknown:
+        raise ValueError(f"unknown scheme(s) {unknown}; choose from {SCHEMES}")
+    if int(n_reps) != n_reps or n_reps < 1:
+        raise ValueError(f"n_reps must be a positive integer, got {n_reps!r}")
+    jobs = (
+        delayed(_one_rep)(surface, tuple(schemes), n_boot, noise, level, target, design, seed, r)
+        for r in range(int(n_reps))
+    )
+    rows = [row for rep in Parallel(n_jobs=n_jobs)(jobs) for row in rep]
+    return CoverageStudy(
+        hits=pd.DataFrame(rows),
+        level=level,
+        n_boot=n_boot,
+        noise=noise,
+        target=target,
+        surface=surface,
+        design=design,
+    )
+
+
+def _one_rep(surface, schemes, n_boot, noise, level, target, design, seed, rep) -> list[dict]:
+    data_seed, *boot_seeds = np.random.SeedSequence([seed, rep]).spawn(1 + len(schemes))
+    runs = sample_isoflops(surface, noise=noise, seed=np.random.default_rng(data_seed), **design)
+    truth = truth_values(surface, target)
+    names = {q: (key(q, target) if q == "D_opt" else q) for q in COVERED}
+    rows = []
+    for scheme, boot_seed in zip(schemes, boot_seeds, strict=True):
+        result = assess(
+            runs,
+            n_boot=n_boot,
+            seed=np.random.default_rng(boot_seed),
+            targets=(target,),
+            scheme=scheme,
+            level=level,
+        )
+        for kind in INTERVALS:
+            table = result.intervals(kind=kind)
+            row: dict = {"rep": rep, "scheme": scheme, "interval": kind}
+            for q, name in names.items():
+                lo, hi = table.loc[name, "lower"], table.loc[name, "upper"]
+                row[q] = bool(lo <= truth[q] <= hi)
+                row[f"{q} width"] = float(hi - lo)
+            rows.append(row)
+    return rows

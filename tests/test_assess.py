@@ -1,0 +1,169 @@
+"""The public entry point ``assess``: fit, bootstrap, design check, predictions; runs input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binomtest
+
+import scaling_lab as sl
+from scaling_lab.assess import SCHEMES, assess, key, standard_errors, surface_quantities
+from scaling_lab.bootstrap import resample_indices
+from scaling_lab.coverage import clopper_pearson, coverage_study
+from scaling_lab.refit import refit_vpnls_batch
+from scaling_lab.runs_io import RunsError, group_budgets, prepare_runs
+
+
+@pytest.fixture
+def noisy_runs() -> pd.DataFrame:
+    return sl.sample_isoflops(sl.SURFACES["chinchilla"], noise=0.01, seed=4)
+
+
+def test_same_seed_same_draws_and_different_seed_different(noisy_runs):
+    a = assess(noisy_runs, n_boot=50, seed=3)
+    b = assess(noisy_runs, n_boot=50, seed=3)
+    c = assess(noisy_runs, n_boot=50, seed=4)
+    assert a.draws.equals(b.draws) and a.intervals().equals(b.intervals())
+    assert not a.draws.equals(c.draws)
+
+
+def test_warm_started_batch_refit_matches_full_grid_fit(noisy_runs):
+    fit = sl.fit_vpnls(noisy_runs)
+    rows = resample_indices(40, noisy_runs["budget"].to_numpy(), seed=1)
+    log_n, log_d = np.log(noisy_runs["params"].to_numpy()), np.log(noisy_runs["tokens"].to_numpy())
+    loss = noisy_runs["loss"].to_numpy()
+    res = refit_vpnls_batch(log_n[rows], log_d[rows], loss[rows], np.array([fit.alpha, fit.beta]))
+    assert res.ok.all()
+    for p, idx in zip(res.params, rows, strict=True):
+        ref = sl.fit_vpnls(noisy_runs.iloc[idx].reset_index(drop=True)).surface
+        want = np.array(list(ref.to_dict().values()))
+        assert np.allclose(p, want, rtol=1e-6), (p, want)
+
+
+def test_surface_quantities_match_loss_surface():
+    P = np.array([list(s.to_dict().values()) for s in sl.SURFACES.values()])
+    got = surface_quantities(P, (1e22, 1e24))
+    for i, s in enumerate(sl.SURFACES.values()):
+        for c in (1e22, 1e24):
+            assert got[key("N_opt", c)][i] == pytest.approx(s.N_opt(c), rel=1e-12)
+            assert got[key("D_opt", c)][i] == pytest.approx(s.D_opt(c), rel=1e-12)
+            assert got[key("loss_opt", c)][i] == pytest.approx(s.loss_opt(c), rel=1e-12)
+        assert got["a"][i] == pytest.approx(s.a, rel=1e-14)
+
+
+def test_delta_method_errors_match_the_spread_of_refits():
+    """Wald standard errors agree with the spread of fits over repeated noise (within 25%)."""
+    s = sl.SURFACES["chinchilla"]
+    runs = sl.sample_isoflops(s)
+    fits = []
+    for seed in range(200):
+        noisy = runs.assign(loss=runs["loss"] + np.random.default_rng(seed).normal(0, 0.01, 75))
+        fits.append(sl.fit_vpnls(noisy).alpha)
+    noisy = runs.assign(loss=runs["loss"] + np.random.default_rng(999).normal(0, 0.01, 75))
+    P = np.array([list(s.to_dict().values())])
+    data = [noisy[c].to_numpy()[None] for c in ("params", "tokens", "loss")]
+    se = standard_errors(P, np.log(data[0]), np.log(data[1]), data[2], (1e24,))
+    assert se["alpha"][0] == pytest.approx(np.std(fits), rel=0.25)
+
+
+def test_noise_free_fit_is_exact_and_intervals_collapse():
+    s = sl.SURFACES["asymmetric"]
+    result = assess(sl.sample_isoflops(s, drift=3.0), n_boot=30, targets=(1e23, 1e24))
+    table = result.intervals()
+    assert table.loc["alpha", "estimate"] == pytest.approx(s.alpha, rel=1e-9)
+    assert table.loc[key("D_opt", 1e24), "estimate"] == pytest.approx(s.D_opt(1e24), rel=1e-8)
+    pct = result.intervals(kind="percentile")
+    assert np.allclose(pct["lower"], pct["estimate"], rtol=1e-7)
+    assert np.allclose(pct["upper"], pct["estimate"], rtol=1e-7)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_scheme_gives_intervals_around_the_estimate(noisy_runs, scheme):
+    result = assess(noisy_runs, n_boot=100, seed=0, scheme=scheme)
+    table = result.intervals()
+    assert (table["lower"] < table["upper"]).all()
+    assert result.n_failed == 0
+    # 6 N* D* = C in every draw (a property of the allocation, not of the fit).
+    c = 1e24
+    assert np.allclose(6 * result.draws[key("N_opt", c)] * result.draws[key("D_opt", c)], c)
+
+
+def test_to_dict_is_json_and_carries_the_report(noisy_runs):
+    result = assess(noisy_runs, n_boot=20, targets=(1e23, 1e24))
+    data = json.loads(json.dumps(result.to_dict()))
+    assert set(data["parameters"]) == {"E", "A", "B", "alpha", "beta", "a", "b"}
+    assert [p["compute"] for p in data["predictions"]] == [1e23, 1e24]
+    assert data["design_check"]["per_budget"][0]["runs"] == 15
+    assert "D* (tokens)" in result.report() and "design check" in result.report()
+
+
+def test_approach2_assessment_checks_its_design_on_the_vpnls_surface(noisy_runs):
+    result = assess(noisy_runs, method="approach2", n_boot=50)
+    assert set(result.parameters().index) == {"a", "b", "a0", "b0"}
+    assert result.design is not None
+    assert result.design.surface.alpha == pytest.approx(sl.fit_vpnls(noisy_runs).alpha)
+
+
+def test_bad_arguments_raise_value_errors(noisy_runs):
+    for kwargs in ({"method": "ols"}, {"scheme": "wild"}, {"n_boot": -1}, {"targets": (-1.0,)}):
+        with pytest.raises(ValueError):
+            assess(noisy_runs, **kwargs)
+
+
+# --- runs input ---------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    log_budgets=st.lists(st.floats(15, 24), min_size=1, max_size=6, unique=True),
+    jitter=st.floats(0.0, 0.03),
+    n=st.integers(3, 6),
+)
+def test_grouping_recovers_well_separated_budgets(log_budgets, jitter, n):
+    budgets = np.sort(10.0 ** np.array(log_budgets))
+    if budgets.size > 1 and np.min(np.diff(np.log(budgets))) < np.log(1.5):
+        return  # budgets closer than 1.5× are not "well separated"
+    factors = 1.0 + jitter * np.linspace(-1, 1, n)  # spread within ±3%, below the 10% tolerance
+    compute = np.concatenate([b * factors for b in budgets])
+    grouped = group_budgets(compute)
+    assert np.unique(grouped).size == budgets.size
+    for b in budgets:
+        members = grouped[np.abs(np.log(compute / b)) < np.log(1.05)]
+        assert np.unique(members).size == 1
+        assert members[0] == pytest.approx(b, rel=0.031)
+
+
+def test_flop_convention_warning_names_the_worst_row():
+    df = sl.sample_isoflops(sl.SURFACES["chinchilla"], n_points=5)
+    df.loc[7, "budget"] *= 1.3
+    runs = prepare_runs(df, "mine.csv")
+    assert len(runs.warnings) == 1
+    assert "row 7" in runs.warnings[0] and "-23.1%" in runs.warnings[0]
+
+
+def test_runs_errors_name_source_and_row():
+    df = sl.sample_isoflops(sl.SURFACES["chinchilla"], n_points=5)
+    df.loc[12, "loss"] = -1.0
+    with pytest.raises(RunsError, match=r"^mine\.csv, row 12: loss must be positive, got -1$"):
+        prepare_runs(df, "mine.csv")
+
+
+# --- coverage machinery -------------------------------------------------------------
+
+
+def test_clopper_pearson_matches_scipy():
+    for hits, n in ((0, 10), (7, 10), (90, 100), (100, 100)):
+        ref = binomtest(hits, n).proportion_ci(0.95, method="exact")
+        assert clopper_pearson(hits, n) == pytest.approx((ref.low, ref.high), abs=1e-12)
+
+
+def test_coverage_study_is_reproducible():
+    a = coverage_study(n_reps=3, n_boot=30, schemes=("cases",), seed=5)
+    b = coverage_study(n_reps=3, n_boot=30, schemes=("cases",), seed=5)
+    pd.testing.assert_frame_equal(a.hits, b.hits)
+    summary = a.summary()
+    assert set(summary["quantity"]) == {"alpha", "beta", "a", "b", "D_opt"}
+    assert (summary["reps"] == 3).all()
