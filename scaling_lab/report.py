@@ -17,6 +17,8 @@ from IPython.display import HTML
 
 def csv_data_uri(df: pd.DataFrame) -> str:
     """The table as a base64 ``data:text/csv`` URI, every float at full precision."""
+    if isinstance(df.columns, pd.MultiIndex):  # one header row, so any CSV reader works
+        df = df.set_axis([": ".join(map(str, c)) for c in df.columns], axis=1)
     text = df.to_csv(index=True, float_format="%.17g")
     return "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
 

@@ -119,7 +119,7 @@ def test_register_adds_subcommand():
     args = parser.parse_args(["families", "validate", "somewhere"])
     assert args.command == "families" and args.target == "validate" and args.dir == "somewhere"
     args = parser.parse_args(["families", "--out", "x", "--n-boot", "10"])
-    assert args.out == "x" and args.n_boot == 10 and args.func is not None
+    assert args.out == "x" and args.n_boot == 10 and args.handler is not None
 
 
 def test_bad_arguments_exit_2(capsys):

@@ -77,4 +77,4 @@ def test_only_jupytext_chapters_are_collected(tmp_path):
     plain.write_text("# Just prose\n")
     assert not is_notebook_markdown(plain)
     assert is_notebook_markdown(REPO / "book" / "happy-path.md")
-    assert not is_notebook_markdown(REPO / "book" / "intro.md")
+    assert not is_notebook_markdown(REPO / "book" / "how-to-run.md")

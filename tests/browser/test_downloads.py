@@ -43,5 +43,9 @@ def test_download_link_saves_the_csv_in_the_browser(open_page):
         link.click()
     saved = pd.read_csv(info.value.path(), index_col=0)
     assert list(saved.index) == ["symmetric", "chinchilla", "asymmetric"]
-    assert list(saved.columns) == ["XS", "S", "L", "XL"]
-    assert saved.loc["asymmetric", "XL"] < saved.loc["asymmetric", "XS"] < 0
+    grids = ["XS", "S", "L", "XL"]
+    assert list(saved.columns) == [
+        f"{q}: {g}" for q in ("D* error", "compute wasted") for g in grids
+    ]
+    assert saved.loc["asymmetric", "D* error: XL"] < saved.loc["asymmetric", "D* error: XS"] < 0
+    assert (saved.filter(like="compute wasted") >= 0).all().all()
