@@ -13,8 +13,8 @@ from .loss_laws import N_REF
 from .transfer import VARIANTS
 
 FORM_STYLE = {
-    "power": {"color": "tab:blue", "label": "power law (N_c/N)^α"},
-    "floor": {"color": "tab:orange", "label": "with floor L_inf + (N_c/N)^α"},
+    "power": {"color": "tab:blue", "label": r"power law $(N_c/N)^\alpha$"},
+    "floor": {"color": "tab:orange", "label": r"with a floor $L_\infty + (N_c/N)^\alpha$"},
 }
 
 
@@ -52,7 +52,7 @@ def loss_scaling(an: FamiliesAnalysis) -> plt.Figure:
 def residuals(an: FamiliesAnalysis) -> plt.Figure:
     """Residuals of both laws with the ±2σ band of each fit's noise scale."""
     use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained", sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), layout="constrained", sharey=True)
     for ax, (form, fit) in zip(axes, an.fits.items(), strict=True):
         st = FORM_STYLE[form]
         ax.axhspan(-2 * fit.sigma * 1e3, 2 * fit.sigma * 1e3, color=st["color"], alpha=0.15, lw=0)
@@ -68,37 +68,42 @@ def residuals(an: FamiliesAnalysis) -> plt.Figure:
 def model_selection(an: FamiliesAnalysis) -> plt.Figure:
     """Profile likelihood of the exponent, information criteria, and the Chinchilla profile."""
     use_style()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
-    ax = axes[0]
+    fig, axd = plt.subplot_mosaic(
+        [["profile", "criteria"], ["chinchilla", "chinchilla"]],
+        figsize=(7.5, 6.4),
+        layout="constrained",
+    )
+    ax = axd["profile"]
     for form, fit in an.fits.items():
         prof = fit.profile
         k = 2 if form == "power" else 3
-        ax.plot(prof["alpha"], prof["rss"] / fit.rss, color=FORM_STYLE[form]["color"], label=form)
+        label = "power law" if form == "power" else "with a floor"
+        ax.plot(prof["alpha"], prof["rss"] / fit.rss, color=FORM_STYLE[form]["color"], label=label)
         ax.axhline(f_threshold(1.0, fit.n, k), color=FORM_STYLE[form]["color"], ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(0.9, 1e3)
     ax.set_xlabel("exponent α")
     ax.set_ylabel("profile RSS / minimum RSS")
-    ax.set_title("profile likelihood (dotted: 95% threshold)")
+    ax.set_title("profile likelihood of α\n(dotted: 95% threshold)")
     ax.legend()
-    ax = axes[1]
+    ax = axd["criteria"]
     ms = an.results["loss_scaling"]["model_selection"]
     forms = list(an.fits)
     x = np.arange(len(forms))
     ax.bar(x - 0.18, [ms["aicc"][f] for f in forms], 0.36, label="AICc")
     ax.bar(x + 0.18, [ms["bic"][f] for f in forms], 0.36, label="BIC")
-    ax.set_xticks(x, forms)
+    ax.set_xticks(x, ["power law", "with a floor"])
     ax.set_ylabel("criterion (lower is better)")
     ax.set_title("information criteria, n = 7")
     ax.legend()
-    ax = axes[2]
+    ax = axd["chinchilla"]
     for name, prof in an.chinchilla_profiles.items():
         ax.plot(prof["beta"], prof["rss"] / prof["rss"].min(), label=name)
     ax.set_yscale("log")
     ax.set_xlabel("data exponent β")
     ax.set_ylabel("profile RSS / minimum RSS")
-    ax.set_title("Chinchilla form: profile over β")
+    ax.set_title("Chinchilla form: profile over the data exponent β")
     ax.legend()
     return fig
 
@@ -107,7 +112,7 @@ def task_scaling(an: FamiliesAnalysis) -> plt.Figure:
     """Each benchmark's accuracy with binomial error bars and both task laws."""
     use_style()
     cb = an.cerebras
-    fig, axes = plt.subplots(2, 4, figsize=(12, 5.6), layout="constrained", sharex=True)
+    fig, axes = plt.subplots(4, 2, figsize=(7.5, 9.6), layout="constrained", sharex=True)
     grid = np.geomspace(5e7, 1e11, 200)
     for ax, (name, b) in zip(axes.flat, data.BENCHMARKS.items(), strict=False):
         objs = an.task_fits[name]
@@ -129,11 +134,12 @@ def task_scaling(an: FamiliesAnalysis) -> plt.Figure:
         ax.set_xscale("log")
     axes.flat[-1].axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    axes.flat[-1].legend(handles, labels, loc="center")
-    for ax in axes[1]:
-        ax.set_xlabel("parameters N")
+    axes.flat[-1].legend(handles, labels, loc="center", fontsize=10)
+    axes[-2, -1].xaxis.set_tick_params(labelbottom=True)
+    for ax in (axes[-1, 0], axes[-2, -1]):
+        ax.set_xlabel("parameters N (exact total count)")
     for ax in axes[:, 0]:
-        ax.set_ylabel("zero-shot accuracy (±2 SE)")
+        ax.set_ylabel("accuracy (±2 SE)")
     return fig
 
 
@@ -144,10 +150,10 @@ def _label(target: str) -> str:
 def extrapolation(an: FamiliesAnalysis) -> plt.Figure:
     """Rolling-origin errors for loss and for each benchmark, on comparable scales."""
     use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 7.2), layout="constrained", sharex=True)
     for ax, table, ylabel in (
         (axes[0], an.loss_errors, "log-loss error (%)"),
-        (axes[1], an.task_errors, "accuracy error (% of chance-to-perfect range)"),
+        (axes[1], an.task_errors, "accuracy error\n(% of chance-to-perfect range)"),
     ):
         targets = list(dict.fromkeys(table["target"]))
         cmap = plt.get_cmap("tab10")
@@ -159,12 +165,12 @@ def extrapolation(an: FamiliesAnalysis) -> plt.Figure:
                         label=_label(t) if k == part["k"].min() else None)  # fmt: skip
         ax.axhline(0, color="black", lw=0.6)
         ax.set_xscale("log")
-        ax.set_xlabel("held-out size N")
         ax.set_ylabel(ylabel)
-    axes[0].set_title("loss laws (markers: k = 4 ○, 5 △, 6 □)")
-    axes[1].set_title("task sigmoids")
+    axes[1].set_xlabel("held-out size N (exact total count)")
+    axes[0].set_title("loss laws (fitted on the k smallest sizes; markers: k = 4 ○, 5 △, 6 □)")
+    axes[1].set_title("task sigmoids with a chance floor")
     axes[0].legend()
-    axes[1].legend(fontsize=7, ncol=2)
+    axes[1].legend(ncol=2)
     return fig
 
 
@@ -172,7 +178,9 @@ def transfer(an: FamiliesAnalysis) -> plt.Figure:
     """Pythia accuracy predicted from Cerebras-GPT laws against the observed accuracy."""
     use_style()
     t = an.transfer_table
-    fig, axes = plt.subplots(1, len(VARIANTS), figsize=(11, 3.8), layout="constrained", sharey=True)
+    fig, axes = plt.subplots(
+        1, len(VARIANTS), figsize=(7.5, 3.4), layout="constrained", sharey=True
+    )
     cmap = plt.get_cmap("tab10")
     for ax, v in zip(axes, VARIANTS, strict=True):
         part = t[t.variant == v]
@@ -183,10 +191,12 @@ def transfer(an: FamiliesAnalysis) -> plt.Figure:
         ax.plot([0, 1], [0, 1], color="black", lw=0.6)
         ax.set_xlim(0.1, 0.85)
         ax.set_ylim(0.1, 0.85)
-        ax.set_title(f"scaling variable: {v}")
-        ax.set_xlabel("Pythia observed accuracy")
-    axes[0].set_ylabel("predicted from Cerebras-GPT")
-    axes[0].legend(fontsize=7)
+        ax.set_title(f"variable: {v}")
+        ax.set_xlabel("Pythia, observed")
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("predicted from Cerebras-GPT laws")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
     return fig
 
 
