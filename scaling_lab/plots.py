@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib as mpl
@@ -563,18 +564,21 @@ def interval_comparison_figure(
     labels: dict[str, str] | None = None,
     figsize: tuple[float, float] = (9.0, 4.6),
     ncols: int | None = None,
+    titles: dict[str, str] | None = None,
 ) -> plt.Figure:
     """One panel per quantity: each source's estimate with its interval, sources on the y axis.
 
     ``table`` is indexed by ``(quantity, source)`` with ``estimate, lower, upper`` columns
     (as :func:`scaling_lab.replication.comparison_table` returns); a missing interval is
     drawn as the estimate alone (hollow marker). Panels fill rows of ``ncols`` (default:
-    all in one row).
+    all in one row); ``titles`` names the panels in words. Colours follow the order of
+    the sources in the whole ``table``, so two figures of one table colour a source alike.
     """
-    labels = labels or {}
+    labels, titles = labels or {}, titles or {}
+    every = list(dict.fromkeys(table.index.get_level_values("source")))
+    colors = dict(zip(every, plt.get_cmap("tab10").colors, strict=False))
     shown = table[table.index.get_level_values("quantity").isin(list(quantities))]
     sources = list(dict.fromkeys(shown.index.get_level_values("source")))
-    colors = dict(zip(sources, plt.get_cmap("tab10").colors, strict=False))
     ncols = ncols or len(quantities)
     nrows = -(-len(quantities) // ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", sharey=True)
@@ -591,7 +595,7 @@ def interval_comparison_figure(
             if has:
                 ax.plot([lo, hi], [y, y], color=colors[src], lw=2.2, solid_capstyle="butt")
             ax.plot(est, y, "o", color=colors[src], mfc=colors[src] if has else "white", ms=6)
-        ax.set_title(q)
+        ax.set_title(titles.get(q, q))
         ax.set_yticks(range(len(sources)), [labels.get(s, s) for s in sources])
         ax.grid(axis="y", alpha=0)
     np.atleast_1d(axes)[0].invert_yaxis()  # first source on top (the y axis is shared)
@@ -618,7 +622,8 @@ def residual_diagnostics_figure(
     fig, axes = plt.subplots(
         n, 4, figsize=figsize or (11.0, 2.3 * n), layout="constrained", squeeze=False
     )
-    for row, (name, res) in zip(axes, residuals.items(), strict=True):
+    last = n - 1
+    for i, (row, (name, res)) in enumerate(zip(axes, residuals.items(), strict=True)):
         r = res[column].to_numpy()
         for ax, (col, label) in zip(row[:3], xcols, strict=True):
             x = res[col].to_numpy()
@@ -628,15 +633,18 @@ def residual_diagnostics_figure(
             ax.plot(np.exp(means["x"]), means["r"], color="tab:red", marker="o", ms=3)
             ax.axhline(0, color="black", lw=0.6)
             ax.set_xscale("log")
-            if row is axes[-1]:
+            if i == last:
                 ax.set_xlabel(label)
-        row[0].set_ylabel(f"{name}\nresidual (nats)")
+        row[0].set_ylabel(f"{textwrap.fill(name, 24)}\nresidual (nats)")
         row[3].hist(r, bins=30, color="tab:blue", alpha=0.7, orientation="horizontal")
         row[3].axhline(0, color="black", lw=0.6)
-        if row is axes[-1]:
-            row[3].set_xlabel("runs")
+        if i == last:
+            row[3].set_xlabel("number of runs")
         for ax in row[1:]:
             ax.sharey(row[0])
+    titles = ("against budget", "against model size", "against tokens per parameter")
+    for ax, title in zip(axes[0], (*titles, "distribution"), strict=True):
+        ax.set_title(title)
     return fig
 
 

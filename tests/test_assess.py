@@ -10,9 +10,21 @@ from hypothesis import strategies as st
 from scipy.stats import binomtest
 
 import scaling_lab as sl
-from scaling_lab.assess import SCHEMES, assess, key, standard_errors, surface_quantities
+from scaling_lab.assess import (
+    SCHEMES,
+    assess,
+    key,
+    standard_errors,
+    surface_quantities,
+)
 from scaling_lab.bootstrap import resample_indices
-from scaling_lab.coverage import clopper_pearson, coverage_study
+from scaling_lab.coverage import (
+    COVERED,
+    clopper_pearson,
+    coverage_study,
+    load_coverage_table,
+    truth_values,
+)
 from scaling_lab.refit import refit_vpnls_batch
 from scaling_lab.runs_io import RunsError, group_budgets, prepare_runs
 
@@ -111,6 +123,72 @@ def test_bad_arguments_raise_value_errors(noisy_runs):
     for kwargs in ({"method": "ols"}, {"scheme": "wild"}, {"n_boot": -1}, {"targets": (-1.0,)}):
         with pytest.raises(ValueError):
             assess(noisy_runs, **kwargs)
+    with pytest.raises(ValueError, match="rule"):
+        assess(noisy_runs, n_boot=5).intervals(rule="nearest")
+
+
+# --- interval coverage --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_boot", [19, 99])
+def test_bootstrap_quantiles_read_the_k_over_b_plus_1_order_statistic(noisy_runs, n_boot):
+    """With B = 19 (or 99) draws the 5% and 95% quantiles are the 1st and 19th (5th and
+    95th) sorted draws: an interval built from an exact pivot then covers exactly 90%."""
+    result = assess(noisy_runs, n_boot=n_boot, seed=1)
+    table = result.intervals(kind="percentile")
+    k = (n_boot + 1) // 20
+    for name in ("alpha", key("D_opt", 1e24)):
+        ordered = np.sort(result.draws[name].to_numpy())
+        assert table.loc[name, "lower"] == pytest.approx(ordered[k - 1], rel=1e-12)
+        assert table.loc[name, "upper"] == pytest.approx(ordered[n_boot - k], rel=1e-12)
+
+
+def test_order_statistic_interval_of_a_pivot_covers_exactly_its_level():
+    """Why the rule matters: for an exact pivot, the interval from the 1st and 19th of 19
+    draws covers 18/20 = 90%; numpy's default interpolation covers 0.9 * 18/20 = 81%."""
+    rng = np.random.default_rng(0)
+    reps, n_boot = 40_000, 19
+    truth, draws = rng.standard_normal(reps), rng.standard_normal((reps, n_boot))
+    for method, expected in (("weibull", 0.90), ("linear", 0.81)):
+        lo, hi = np.percentile(draws, [5, 95], axis=1, method=method)
+        hits = int(np.sum((lo <= truth) & (truth <= hi)))
+        assert binomtest(hits, reps, expected).pvalue > 0.001, (method, hits / reps)
+
+
+def test_default_intervals_cover_at_the_nominal_rate_on_an_asymmetric_design():
+    """200 seeded noisy experiments on the asymmetric surface: the default (parametric,
+    studentized) 90% intervals contain the truth at 90% (exact binomial test)."""
+    s = sl.SURFACES["asymmetric"]
+    truth = truth_values(s, 1e24)
+    hits = dict.fromkeys(COVERED, 0)
+    n_seeds = 200
+    for seed in range(n_seeds):
+        runs = sl.sample_isoflops(s, noise=0.01, seed=1000 + seed)
+        table = assess(runs, n_boot=39, seed=seed).intervals()
+        for q in COVERED:
+            lo, hi = table.loc[key(q, 1e24) if q == "D_opt" else q, ["lower", "upper"]]
+            hits[q] += bool(lo <= truth[q] <= hi)
+    for q, k in hits.items():
+        assert binomtest(k, n_seeds, 0.90).pvalue > 0.01, (q, k)
+
+
+def test_stored_coverage_table_is_consistent_and_supports_the_default():
+    """data/assess_coverage.csv: counts, coverage and Clopper-Pearson bounds agree, and
+    the default scheme holds 90% for every quantity on at least two designs."""
+    table = load_coverage_table()
+    assert (table["n"] >= 1000).all()
+    assert np.allclose(table["coverage"], table["hits"] / table["n"], rtol=0, atol=1e-12)
+    for row in table.itertuples():
+        assert (row.lower, row.upper) == pytest.approx(clopper_pearson(row.hits, row.n), abs=1e-9)
+    assert (table["holds"] == ((table["lower"] <= 0.9) & (0.9 <= table["upper"]))).all()
+    default = table[
+        (table["scheme"] == "parametric")
+        & (table["interval"] == "studentized")
+        & (table["rule"] == "weibull")
+    ]
+    held = default.groupby("design")["holds"].all()
+    assert set(default["quantity"]) == set(COVERED)
+    assert held.sum() >= 2, held
 
 
 # --- runs input ---------------------------------------------------------------------

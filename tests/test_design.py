@@ -289,3 +289,23 @@ def test_fit_pair_reports_failures():
     assert bad.approach2 is None and bad.approach2_error.startswith("FitError: budget(s) 1e+19")
     assert np.isnan(bad.to_dict()["approach2_a"]) and bad.vpnls is not None
     assert "failed" in repr(bad)
+
+
+def test_bootstrap_imbalance_resamples_within_budgets_and_is_seeded():
+    from scaling_lab.bootstrap import resample_indices
+    from scaling_lab.design import bootstrap_imbalance
+
+    truth = sl.SURFACES["asymmetric"]
+    runs = sl.sample_isoflops(truth, n_points=9, grid=4.0, noise=0.002, seed=3)
+    boot = bootstrap_imbalance(runs.assign(extra=1), n_boot=12, seed=5)
+    assert list(boot.draws.columns) == ["alpha", "beta", "alpha/beta"]
+    np.testing.assert_array_equal(
+        boot.draws.to_numpy(), bootstrap_imbalance(runs, n_boot=12, seed=5).draws.to_numpy()
+    )
+    # draw 0 is the VPNLS fit of the runs chosen within each budget
+    idx = resample_indices(12, runs["budget"].to_numpy(), seed=5)[0]
+    first = sl.fit_vpnls(runs.iloc[idx].reset_index(drop=True)).surface
+    assert boot.draws.iloc[0]["alpha/beta"] == pytest.approx(first.alpha / first.beta, rel=1e-12)
+    assert (runs["budget"].to_numpy()[idx] == runs["budget"].to_numpy()).all()
+    iv = boot.intervals(0.9).loc["alpha/beta"]
+    assert iv["lower"] > 1  # a ratio-3 surface with small noise resolves alpha > beta

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import scaling_lab as sl
 from scaling_lab import replication as rp
-from scaling_lab.bootstrap import resample_indices
+from scaling_lab.bootstrap import BootstrapResult, resample_indices
 from scaling_lab.plots import interval_comparison_figure, residual_diagnostics_figure
 
 DELTA = 1e-3
@@ -198,6 +198,15 @@ def test_comparison_table_converts_standard_errors_and_keeps_percentiles(noisy_r
     iv = boot.intervals(0.9)
     assert table.loc[("beta", "ours"), "upper"] == iv.loc["beta", "upper"]
     assert "rss" not in table.index.get_level_values("quantity")
+    assert table.loc[("beta", "ours"), "interval"] == "90% bootstrap percentile, 10 draws"
+
+
+def test_comparison_table_names_the_failed_draws():
+    draws = pd.DataFrame({"a": [0.5, np.nan, 0.52, 0.48], "b": [0.5, np.nan, 0.48, 0.52]})
+    boot = BootstrapResult(pd.Series({"a": 0.5, "b": 0.5}), draws, "cases", 0)
+    table = rp.comparison_table({"ours": boot}, published=rp.published_intervals().iloc[:0])
+    kind = table.loc[("a", "ours"), "interval"]
+    assert kind == "95% bootstrap percentile, 4 draws (1 failed, not used)"
 
 
 # --- residuals ----------------------------------------------------------------------------
@@ -259,9 +268,27 @@ def test_residual_summary_and_tail_share():
 def test_figures_have_one_panel_per_quantity_and_four_per_fit(noisy_runs):
     boot = rp.bootstrap_surface(noisy_runs, "vpnls", sl.SURFACES["chinchilla"], 5, seed=0)
     table = rp.comparison_table({"vpnls": boot})
-    fig = interval_comparison_figure(table, ("E", "alpha", "beta"))
+    fig = interval_comparison_figure(table, ("E", "alpha", "beta"), titles={"E": "E (loss)"})
     assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["E (loss)", "alpha", "beta"]
     fits = {"a": sl.fit_vpnls(noisy_runs), "b": sl.fit_approach3(noisy_runs, "chinchilla")}
     fig2 = residual_diagnostics_figure({k: rp.residuals(noisy_runs, f) for k, f in fits.items()})
     assert len(fig2.axes) == 8
+    assert all(ax.get_xlabel() for ax in fig2.axes[4:])  # the bottom row names its axes
+    assert not any(ax.get_xlabel() for ax in fig2.axes[:4])
+    plt.close("all")
+
+
+def test_interval_figure_colours_a_source_alike_in_every_figure():
+    est = {("alpha", "p"): 0.3, ("alpha", "q"): 0.35, ("a", "q"): 0.5}
+    table = pd.DataFrame({"estimate": est, "lower": {k: v - 0.01 for k, v in est.items()}}).assign(
+        upper=lambda t: t["estimate"] + 0.01
+    )
+    table.index.names = ["quantity", "source"]
+    colour = {}
+    for quantity in ("alpha", "a"):
+        fig = interval_comparison_figure(table, (quantity,))
+        lines = [ln for ln in fig.axes[0].lines if len(ln.get_xdata()) == 2]
+        colour[quantity] = lines[-1].get_color()  # the last source drawn is "q"
+    assert colour["alpha"] == colour["a"]
     plt.close("all")
