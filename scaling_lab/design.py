@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from .bootstrap import BootstrapResult, bootstrap
 from .fitting.approach2 import Approach2Fit, fit_approach2
 from .fitting.data import FitError, format_rows, validate_isoflops
 from .fitting.results import SurfaceFit
@@ -385,3 +386,21 @@ def fit_pair(runs: pd.DataFrame) -> FitPair:
             out[key] = None
             out[f"{key}_error"] = f"{type(exc).__name__}: {exc}"
     return FitPair(**out)
+
+
+def _vpnls_exponents(runs: pd.DataFrame) -> dict[str, float]:
+    surface = fit_vpnls(runs).surface
+    return {"alpha": surface.alpha, "beta": surface.beta, "alpha/beta": surface.imbalance}
+
+
+def bootstrap_imbalance(
+    runs: pd.DataFrame, n_boot: int = 500, seed: int = 0, n_jobs: int = 1
+) -> BootstrapResult:
+    """VPNLS ``alpha``, ``beta`` and ``alpha/beta`` with runs resampled within budgets.
+
+    Each IsoFLOP curve keeps its number of runs, so every draw keeps the experiment's
+    design; the interval says whether a table resolves the sign of ``alpha - beta``,
+    which sets the sign of Approach 2's asymmetry bias.
+    """
+    table = runs[["budget", "params", "tokens", "loss"]].reset_index(drop=True)
+    return bootstrap(table, _vpnls_exponents, n_boot, seed, within="budget", n_jobs=n_jobs)

@@ -214,7 +214,8 @@ def comparison_table(
     """Estimates and intervals, published and bootstrapped, one row per (quantity, source).
 
     Published standard errors become normal intervals ``estimate ± z SE`` (marked as
-    derived); published percentile intervals are kept as published.
+    derived); published percentile intervals are kept as published. A bootstrap row
+    names its draws and, if any failed, how many (its interval uses the others).
     """
     published = published_intervals() if published is None else published
     rows = []
@@ -229,8 +230,10 @@ def comparison_table(
         rows.append((p["quantity"], p["source"], p["estimate"], lo, hi, kind))
     for name, boot in boots.items():
         iv = boot.intervals(level)
+        kind = f"{level:.0%} bootstrap percentile, {boot.n_boot} draws"
+        if boot.n_failed:
+            kind += f" ({boot.n_failed} failed, not used)"
         for q in (q for q in QUANTITIES if q in iv.index):
-            kind = f"{level:.0%} bootstrap percentile, {boot.n_boot} draws"
             rows.append((q, name, *iv.loc[q, ["estimate", "lower", "upper"]], kind))
     out = pd.DataFrame(
         rows, columns=["quantity", "source", "estimate", "lower", "upper", "interval"]
