@@ -8,6 +8,12 @@ design ``n_reps`` times (each repetition its own seeded noise), runs
 intervals for ``alpha, beta, a, b`` and ``D*`` at the target budget contain the truth.
 Coverage comes with exact (Clopper-Pearson) binomial intervals, so a scheme "holds"
 its level only when the nominal level lies inside that interval.
+
+:func:`coverage_table` runs the full study on several designs (:data:`STUDY_DESIGNS`)
+and :func:`write_coverage_table` stores it as ``data/assess_coverage.csv``, which the
+chapter reads back with :func:`load_coverage_table` instead of recomputing it. Both
+quantile rules of :mod:`scaling_lab.assess` are recorded from the same draws, so the
+table shows the effect of the rule with everything else held fixed.
 """
 
 from __future__ import annotations
@@ -20,7 +26,16 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import beta as beta_dist
 
-from .assess import INTERVALS, SCHEMES, assess, key
+from .assess import (
+    BOOTSTRAP_INTERVALS,
+    DEFAULT_SCHEME,
+    QUANTILE_RULE,
+    QUANTILE_RULES,
+    SCHEMES,
+    assess,
+    key,
+)
+from .datasets import project_file
 from .sampling import sample_isoflops
 from .surfaces import SURFACES, LossSurface
 
@@ -28,6 +43,38 @@ from .surfaces import SURFACES, LossSurface
 COVERED: tuple[str, ...] = ("alpha", "beta", "a", "b", "D_opt")
 #: The study's default design: the Chinchilla surface, five budgets of 15 runs, ±8×, noise 0.01.
 DEFAULT_DESIGN: dict[str, float] = {"grid": 8.0, "n_points": 15}
+#: Scheme label of the Wald reference rows (delta-method intervals, no bootstrap).
+WALD_SCHEME = "none (delta method)"
+#: File (in ``data/``) holding the full study's measured coverage.
+COVERAGE_FILE = "assess_coverage.csv"
+#: Designs of the full study: the surface, ``sample_isoflops`` keywords, the noise and the
+#: schemes measured (all three on the standard design, the default elsewhere).
+STUDY_DESIGNS: dict[str, dict] = {
+    "chinchilla ±8× noise 0.01": {
+        "surface": "chinchilla",
+        "design": {"grid": 8.0, "n_points": 15},
+        "noise": 0.01,
+        "schemes": SCHEMES,
+    },
+    "asymmetric ±8× noise 0.01": {
+        "surface": "asymmetric",
+        "design": {"grid": 8.0, "n_points": 15},
+        "noise": 0.01,
+        "schemes": (DEFAULT_SCHEME,),
+    },
+    "chinchilla ±8× noise 0.02": {
+        "surface": "chinchilla",
+        "design": {"grid": 8.0, "n_points": 15},
+        "noise": 0.02,
+        "schemes": (DEFAULT_SCHEME,),
+    },
+    "chinchilla ±2× (XS) noise 0.01": {
+        "surface": "chinchilla",
+        "design": {"grid": 2.0, "n_points": 15},
+        "noise": 0.01,
+        "schemes": (DEFAULT_SCHEME,),
+    },
+}
 
 
 def clopper_pearson(hits: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -66,9 +113,11 @@ class CoverageStudy:
         return int(self.hits["rep"].nunique())
 
     def summary(self, confidence: float = 0.95) -> pd.DataFrame:
-        """Coverage per scheme and quantity with Clopper-Pearson bounds and a ``holds`` flag."""
+        """Coverage per scheme, interval kind, quantile rule and quantity, with
+        Clopper-Pearson bounds and a ``holds`` flag."""
         rows = []
-        for (scheme, kind), part in self.hits.groupby(["scheme", "interval"], sort=False):
+        groups = self.hits.groupby(["scheme", "interval", "rule"], sort=False)
+        for (scheme, kind, rule), part in groups:
             for q in COVERED:
                 hit = part[q].to_numpy(dtype=bool)
                 lo, hi = clopper_pearson(int(hit.sum()), hit.size, confidence)
@@ -76,7 +125,9 @@ class CoverageStudy:
                     {
                         "scheme": scheme,
                         "interval": kind,
+                        "rule": rule,
                         "quantity": q,
+                        "hits": int(hit.sum()),
                         "coverage": hit.mean(),
                         "lower": lo,
                         "upper": hi,
@@ -91,7 +142,7 @@ class CoverageStudy:
     def to_frame(self) -> pd.DataFrame:
         """Coverage table: one row per scheme and interval kind, one column per quantity."""
         table = self.summary().pivot(
-            index=["scheme", "interval"], columns="quantity", values="coverage"
+            index=["scheme", "interval", "rule"], columns="quantity", values="coverage"
         )
         return table[list(COVERED)]
 
@@ -114,23 +165,45 @@ def coverage_study(
     design: dict | None = None,
     seed: int = 0,
     n_jobs: int = 1,
+    rules: Sequence[str] = (QUANTILE_RULE,),
+    wald: bool = False,
 ) -> CoverageStudy:
     """Repeat a noisy design ``n_reps`` times and record each scheme's interval coverage.
 
     ``design`` holds :func:`~scaling_lab.sample_isoflops` keywords (default
     :data:`DEFAULT_DESIGN`); repetition ``r`` draws its noise and its bootstrap from
     ``numpy.random.SeedSequence([seed, r])``, so a study is reproducible and
-    independent of ``n_jobs``.
+    independent of ``n_jobs``. ``rules`` are the quantile rules recorded (each from the
+    same draws; :data:`scaling_lab.assess.QUANTILE_RULES`). ``wald`` adds the Wald
+    interval of each repetition's fit (no bootstrap) as a reference, under the scheme
+    name :data:`WALD_SCHEME`.
     """
     surface = SURFACES["chinchilla"] if surface is None else surface
     design = dict(DEFAULT_DESIGN if design is None else design)
     unknown = [s for s in schemes if s not in SCHEMES]
     if unknown:
         raise ValueError(f"unknown scheme(s) {unknown}; choose from {SCHEMES}")
+    bad_rules = [r for r in rules if r not in QUANTILE_RULES]
+    if bad_rules:
+        raise ValueError(f"unknown quantile rule(s) {bad_rules}; choose from {QUANTILE_RULES}")
+    if not schemes:
+        raise ValueError("schemes must name at least one bootstrap scheme")
     if int(n_reps) != n_reps or n_reps < 1:
         raise ValueError(f"n_reps must be a positive integer, got {n_reps!r}")
     jobs = (
-        delayed(_one_rep)(surface, tuple(schemes), n_boot, noise, level, target, design, seed, r)
+        delayed(_one_rep)(
+            surface,
+            tuple(schemes),
+            tuple(rules),
+            wald,
+            n_boot,
+            noise,
+            level,
+            target,
+            design,
+            seed,
+            r,
+        )
         for r in range(int(n_reps))
     )
     rows = [row for rep in Parallel(n_jobs=n_jobs)(jobs) for row in rep]
@@ -145,12 +218,22 @@ def coverage_study(
     )
 
 
-def _one_rep(surface, schemes, n_boot, noise, level, target, design, seed, rep) -> list[dict]:
+def _one_rep(surface, schemes, rules, wald, n_boot, noise, level, target, design, seed, rep):
     data_seed, *boot_seeds = np.random.SeedSequence([seed, rep]).spawn(1 + len(schemes))
     runs = sample_isoflops(surface, noise=noise, seed=np.random.default_rng(data_seed), **design)
     truth = truth_values(surface, target)
     names = {q: (key(q, target) if q == "D_opt" else q) for q in COVERED}
     rows = []
+
+    def record(result, scheme: str, kind: str, rule: str) -> None:
+        table = result.intervals(kind=kind, **({} if kind == "wald" else {"rule": rule}))
+        row: dict = {"rep": rep, "scheme": scheme, "interval": kind, "rule": rule}
+        for q, name in names.items():
+            lo, hi = table.loc[name, "lower"], table.loc[name, "upper"]
+            row[q] = bool(lo <= truth[q] <= hi)
+            row[f"{q} width"] = float(hi - lo)
+        rows.append(row)
+
     for scheme, boot_seed in zip(schemes, boot_seeds, strict=True):
         result = assess(
             runs,
@@ -160,12 +243,71 @@ def _one_rep(surface, schemes, n_boot, noise, level, target, design, seed, rep) 
             scheme=scheme,
             level=level,
         )
-        for kind in INTERVALS:
-            table = result.intervals(kind=kind)
-            row: dict = {"rep": rep, "scheme": scheme, "interval": kind}
-            for q, name in names.items():
-                lo, hi = table.loc[name, "lower"], table.loc[name, "upper"]
-                row[q] = bool(lo <= truth[q] <= hi)
-                row[f"{q} width"] = float(hi - lo)
-            rows.append(row)
+        for kind in BOOTSTRAP_INTERVALS:
+            for rule in rules:
+                record(result, scheme, kind, rule)
+    if wald:  # the same fit for every scheme: one reference row per repetition
+        record(result, WALD_SCHEME, "wald", "t quantile")
     return rows
+
+
+def coverage_table(
+    designs: dict[str, dict] | None = None,
+    *,
+    n_reps: int = 1000,
+    n_boot: int = 200,
+    level: float = 0.90,
+    target: float = 1e24,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """The full study: coverage of every design in ``designs`` (default :data:`STUDY_DESIGNS`).
+
+    One row per design, scheme, interval kind, quantile rule and quantity, with the hits,
+    the repetitions, the coverage and its 95% Clopper-Pearson interval. The default
+    (1000 repetitions, 200 draws, four designs) takes about ten minutes on two cores.
+    """
+    designs = STUDY_DESIGNS if designs is None else designs
+    parts = []
+    for name, spec in designs.items():
+        study = coverage_study(
+            SURFACES[spec["surface"]],
+            schemes=spec["schemes"],
+            n_reps=n_reps,
+            n_boot=n_boot,
+            noise=spec["noise"],
+            level=level,
+            target=target,
+            design=spec["design"],
+            seed=seed,
+            n_jobs=n_jobs,
+            rules=QUANTILE_RULES,
+            wald=True,
+        )
+        summary = study.summary().rename(columns={"reps": "n"})
+        head = {
+            "design": name,
+            "surface": spec["surface"],
+            "grid": spec["design"]["grid"],
+            "n_points": spec["design"]["n_points"],
+            "noise": spec["noise"],
+            "n_boot": n_boot,
+            "target": target,
+        }
+        parts.append(summary.drop(columns=["median width"]).assign(**head))
+    table = pd.concat(parts, ignore_index=True)
+    first = ["design", "surface", "grid", "n_points", "noise", "n_boot", "target"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def write_coverage_table(path=None, **kwargs) -> pd.DataFrame:
+    """Run :func:`coverage_table` and write it as CSV (default ``data/assess_coverage.csv``)."""
+    table = coverage_table(**kwargs)
+    default = project_file("registry.csv").parent / COVERAGE_FILE  # the data/ folder
+    table.to_csv(default if path is None else path, index=False)
+    return table
+
+
+def load_coverage_table() -> pd.DataFrame:
+    """The full study's stored results (``data/assess_coverage.csv``)."""
+    return pd.read_csv(project_file(COVERAGE_FILE))
