@@ -1,1 +1,4 @@
-"""Project-authored tables (registry of external files, published figures), shipped as package data."""
+"""Project-authored tables, shipped as the package data ``scaling_lab.data``.
+
+The registry of external files and small tables of published figures.
+"""
