@@ -687,7 +687,9 @@ def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) ->
         line = surface.D_opt(cs)
         cols = ["E", "A", "B", "alpha", "beta"]
         band = np.array([LossSurface(*row).D_opt(cs) for row in draws[cols].to_numpy()])
-    right.axhline(0.0, color="tab:red", label=f"fitted D*(C) ({assessment.method})")
+    method_names = {"vpnls": "VPNLS", "approach2": "Approach 2", "approach3": "Approach 3"}
+    method_name = method_names.get(assessment.method, assessment.method)
+    right.axhline(0.0, color="tab:red", label=f"fitted D*(C) ({method_name})")
     if len(band):
         tail = 100 * (1 - level) / 2
         lo, hi = np.percentile(band, [tail, 100 - tail], axis=0)
@@ -781,8 +783,14 @@ def coverage_figure(summary: pd.DataFrame, figsize: tuple[float, float] = (8.0, 
             label=f"{scheme}, {kind}",
         )
     ax.axhline(100 * summary["nominal"].iloc[0], color="black", lw=0.8, ls="--", label="nominal")
-    labels = {"D_opt": "D* at target"}
+    labels = {
+        "alpha": "α",
+        "beta": "β",
+        "a": "a (exponent of N*)",
+        "b": "b (exponent of D*)",
+        "D_opt": "D* at target",
+    }
     ax.set_xticks(range(len(quantities)), [labels.get(q, q) for q in quantities])
     ax.set_ylabel("intervals containing the truth (%)")
-    ax.legend(ncol=3, fontsize=7, loc="lower center")
+    ax.legend(ncol=3, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
