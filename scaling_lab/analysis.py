@@ -12,8 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .bootstrap import percentile_interval, resample_indices
 from .costs import Misallocation, misallocation  # noqa: F401  (public: sl.analysis.misallocation)
 from .fitting.approach2 import Approach2Fit, fit_approach2
+from .fitting.data import FitError
 from .sampling import sample_isoflops
 from .surfaces import SURFACES, LossSurface
 
@@ -264,15 +266,14 @@ def grid_width_tradeoff(
     grid, over budgets and both edges, in units of ``noise``: how much curvature the
     noise leaves visible.
     """
-    from .fitting.data import FitError
-
     if not noise > 0 or n_draws < 2:
         raise ValueError(f"need noise > 0 and n_draws >= 2; got noise={noise!r}, {n_draws=}")
     seeds = np.random.SeedSequence(seed).generate_state(n_draws)
-    boot = np.random.default_rng(seed).integers(0, n_draws, size=(n_boot, n_draws))
+    boot = resample_indices(n_boot, np.zeros(n_draws), seed, within_groups=False)
     rows = []
     for grid in grids:
-        centred = fit_approach2(sample_isoflops(surface, grid=grid))
+        runs = sample_isoflops(surface, grid=grid)
+        centred = fit_approach2(runs)
         offset = fit_approach2(sample_isoflops(surface, grid=grid, center_scale=center_scale))
         errors = np.full(n_draws, np.inf)
         for i, s in enumerate(seeds):
@@ -281,9 +282,10 @@ def grid_width_tradeoff(
                 errors[i] = abs(extrapolation_error(fit_approach2(noisy), surface, budget))
             except FitError:
                 pass
-        medians = np.median(errors[boot], axis=1)
-        c = np.asarray(sorted(set(sample_isoflops(surface, grid=grid)["budget"])))
-        edges = np.stack([surface.N_opt(c) * grid, surface.N_opt(c) / grid])
+        lo, hi = percentile_interval(np.median(errors[boot], axis=1), 0.95)
+        c = np.unique(runs["budget"])
+        n_opt = surface.N_opt(c)
+        edges = np.stack([n_opt * grid, n_opt / grid])
         rise = surface.loss(edges, c / (6.0 * edges)) - surface.loss_opt(c)
         rows.append(
             {
@@ -291,8 +293,8 @@ def grid_width_tradeoff(
                 "centred_err": extrapolation_error(centred, surface, budget),
                 "offset_err": extrapolation_error(offset, surface, budget),
                 "noisy_median": float(np.median(errors)),
-                "noisy_lo": float(np.quantile(medians, 0.025)),
-                "noisy_hi": float(np.quantile(medians, 0.975)),
+                "noisy_lo": float(lo),
+                "noisy_hi": float(hi),
                 "failures": int(np.sum(~np.isfinite(errors))),
                 "rise_to_noise": float(rise.min() / noise),
             }

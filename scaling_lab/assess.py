@@ -46,13 +46,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import t as student_t
 from tqdm import tqdm
 
-from .bootstrap import resample_indices
+from .bootstrap import percentile_interval, resample_indices
 from .design import check_design
 from .fitting import FitError, fit_approach2, fit_approach3, fit_vpnls
 from .fitting.approach2 import Approach2Fit
+from .fitting.data import check_option
 from .fitting.results import FitStatus, SurfaceFit
 from .refit import refit_vpnls_batch
 from .runs_io import Runs, check_runs_for, prepare_runs
@@ -157,8 +157,7 @@ class Assessment:
         kind = self.interval if kind is None else kind
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level!r}")
-        if rule not in QUANTILE_RULES:
-            raise ValueError(f"rule must be one of {QUANTILE_RULES}, got {rule!r}")
+        check_option("rule", rule, QUANTILE_RULES)
         needs_surface = (kind == "studentized" and self.n_boot) or kind == "wald"
         if kind not in INTERVALS or (needs_surface and self.se.empty):
             raise ValueError(
@@ -166,6 +165,8 @@ class Assessment:
             )
         out = pd.DataFrame({"estimate": self.estimate})
         if kind == "wald":
+            from scipy.stats import t as student_t  # on first use: keeps imports fast
+
             crit = student_t.ppf(1 - (1 - level) / 2, max(self.runs.n_runs - 5, 1))
             lower, upper = [], []
             for name, value in self.estimate.items():
@@ -178,18 +179,16 @@ class Assessment:
         if self.n_boot == 0 or self.n_failed == self.n_boot:
             out["lower"] = out["upper"] = np.nan
             return out
-        tail = 100 * (1 - level) / 2
         names = list(self.estimate.index)
         values = self.draws[names].to_numpy()
         if kind == "percentile":
-            out["lower"] = np.nanpercentile(values, tail, axis=0, method=rule)
-            out["upper"] = np.nanpercentile(values, 100 - tail, axis=0, method=rule)
+            out["lower"], out["upper"] = percentile_interval(values, level, method=rule)
             return out
         lower, upper = [], []
         for j, name in enumerate(names):
             z_hat = _on_scale(name, np.array([self.estimate[name]]))[0]
             t = (_on_scale(name, values[:, j]) - z_hat) / self.se_draws[name].to_numpy()
-            t_lo, t_hi = np.nanpercentile(t[np.isfinite(t)], [tail, 100 - tail], method=rule)
+            t_lo, t_hi = percentile_interval(t[np.isfinite(t)], level, axis=None, method=rule)
             se = self.se[name]
             lower.append(_from_scale(name, np.array([z_hat - t_hi * se]))[0])
             upper.append(_from_scale(name, np.array([z_hat - t_lo * se]))[0])
@@ -286,10 +285,8 @@ def assess(
     :class:`~scaling_lab.runs_io.RunsError` (a ``ValueError``); a fit that cannot
     produce an estimate raises :class:`~scaling_lab.FitError`.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    check_option("method", method, METHODS)
+    check_option("scheme", scheme, SCHEMES)
     if int(n_boot) != n_boot or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0 < level < 1:
@@ -386,19 +383,10 @@ def _fit(table: pd.DataFrame, method: str):
     """The fit, its fitted losses and its number of fitted parameters."""
     if method == "approach2":
         fit = fit_approach2(table)
-        return fit, _approach2_fitted(fit, table), 3 * fit.budgets.size
+        fitted = fit.parabolas_N.predict(table["budget"], np.log10(table["params"].to_numpy()))
+        return fit, fitted, 3 * fit.budgets.size
     fit = fit_vpnls(table) if method == "vpnls" else fit_approach3(table)
     return fit, fit.surface.loss(table["params"].to_numpy(), table["tokens"].to_numpy()), 5
-
-
-def _approach2_fitted(fit: Approach2Fit, table: pd.DataFrame) -> np.ndarray:
-    par = fit.parabolas_N
-    budget = table["budget"].to_numpy()
-    out = np.empty(len(table))
-    for i, c in enumerate(par.budget):
-        mask = budget == c
-        out[mask] = par(i, np.log10(table["params"].to_numpy()[mask]))
-    return out
 
 
 def _quantities(fit, targets: tuple[float, ...]) -> dict[str, float]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from numpy.typing import ArrayLike
 
 from .fitting.data import FitError
@@ -46,6 +45,20 @@ def resample_indices(
     return out
 
 
+def percentile_interval(
+    draws: ArrayLike, level: float = 0.95, axis: int | None = 0, method: str = "linear"
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """``(lower, upper)``: the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles of ``draws``.
+
+    The percentile interval of bootstrap draws along ``axis``, NaN (failed draws) left
+    out; ``method`` is numpy's quantile rule. Shared by :class:`BootstrapResult`, the
+    assessment's intervals, the Monte Carlo summaries and the model-family intervals.
+    """
+    tail = 100 * (1 - level) / 2
+    lower, upper = np.nanpercentile(draws, [tail, 100 - tail], axis=axis, method=method)
+    return lower, upper
+
+
 @dataclass(frozen=True, repr=False)
 class BootstrapResult:
     """Point estimates, every bootstrap draw, and percentile intervals."""
@@ -68,9 +81,7 @@ class BootstrapResult:
         """Percentile intervals: ``estimate, lower, upper, contains_estimate`` per quantity."""
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level!r}")
-        tail = 100 * (1 - level) / 2
-        lower = np.nanpercentile(self.draws.to_numpy(), tail, axis=0)
-        upper = np.nanpercentile(self.draws.to_numpy(), 100 - tail, axis=0)
+        lower, upper = percentile_interval(self.draws.to_numpy(), level)
         est = self.estimate[self.draws.columns].to_numpy()
         return pd.DataFrame(
             {
@@ -109,6 +120,8 @@ def bootstrap(
     estimate = pd.Series(dict(estimator(df)), dtype=float)
     groups = df[within].to_numpy() if within is not None else np.zeros(len(df))
     idx = resample_indices(n_boot, groups, seed, within_groups=within is not None)
+    from joblib import Parallel, delayed  # on first use: keeps `import scaling_lab` fast
+
     rows = Parallel(n_jobs=n_jobs)(delayed(_one_draw)(df, estimator, i) for i in idx)
     draws = pd.DataFrame(rows, columns=estimate.index, dtype=float)
     return BootstrapResult(

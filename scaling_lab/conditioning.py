@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .fitting.approach3 import input_scales
 from .fitting.data import check_option, validate_isoflops
 from .fitting.vpnls import _Projection
 from .surfaces import LossSurface
@@ -95,8 +96,6 @@ def hessian_5d(
     three; only the chain rule ``J -> J T`` differs, so any difference in conditioning is
     a property of the coordinates, not of the problem.
     """
-    from .fitting.approach3 import input_scales
-
     check_option("parameterisation", parameterisation, PARAMETERISATIONS)
     data = validate_isoflops(df)
     jac = prediction_jacobian(surface, data.params, data.tokens)

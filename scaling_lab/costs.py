@@ -94,9 +94,9 @@ def misallocation(surface: LossSurface, D: ArrayLike, C: ArrayLike) -> Misalloca
     # C_eq / C = ((L* - E + penalty)/(L* - E))**(-1/gamma), computed with log1p.
     # L* - E from its two terms, not by subtracting E (which loses digits when L* ~ E).
     reducible = surface.A * n_opt ** (-surface.alpha) + surface.B * d_opt ** (-surface.beta)
-    ratio = np.exp(-np.log1p(penalty / reducible) / surface.loss_exponent)
-    C_eq = C * ratio
-    fraction = -np.expm1(-np.log1p(penalty / reducible) / surface.loss_exponent)
+    log_ratio = -np.log1p(penalty / reducible) / surface.loss_exponent
+    C_eq = C * np.exp(log_ratio)
+    fraction = -np.expm1(log_ratio)
     out = {
         "C": C,
         "N_opt": n_opt,

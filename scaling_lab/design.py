@@ -24,7 +24,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from .bootstrap import BootstrapResult, bootstrap
-from .fitting.approach2 import Approach2Fit, fit_approach2
+from .fitting.approach2 import Approach2Fit, fit_approach2, fit_power_law
 from .fitting.data import FitError, format_rows, validate_isoflops
 from .fitting.results import SurfaceFit
 from .fitting.vpnls import fit_vpnls
@@ -91,14 +91,6 @@ def vertex_shift_offsets_D(alpha: float, beta: float, offsets: ArrayLike) -> flo
     """
     w = _check_offsets(alpha, beta, offsets)
     return vertex_shift_offsets(beta, alpha, -w)
-
-
-def _ols(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of the OLS line of ``y`` on ``x`` (as Approach 2 computes them)."""
-    xm = x.mean()
-    xc = x - xm
-    slope = float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
-    return slope, float(y.mean() - slope * xm)
 
 
 @dataclass(frozen=True, repr=False)
@@ -225,8 +217,9 @@ def check_design(
         )
     table = pd.DataFrame(rows)
     log_c = np.log10(table["budget"].to_numpy())
-    a_bias, a0_bias = _ols(log_c, table["vertex_shift_N"].to_numpy())
-    b_bias, b0_bias = _ols(log_c, table["vertex_shift_D"].to_numpy())
+    # Approach 2's own OLS of the vertices on log10 C, applied to their shifts.
+    a_bias, a0_bias = fit_power_law(log_c, table["vertex_shift_N"].to_numpy())
+    b_bias, b0_bias = fit_power_law(log_c, table["vertex_shift_D"].to_numpy())
     check = DesignCheck(
         per_budget=table,
         surface=surface,

@@ -25,7 +25,8 @@ from scipy.optimize import minimize_scalar
 
 from .analysis import HEADLINE_BUDGET
 from .fitting import FitError, fit_approach2, fit_vpnls
-from .sampling import sample_isoflops
+from .fitting.approach2 import fit_power_law
+from .sampling import DEFAULT_BUDGETS, sample_isoflops
 from .surfaces import LossSurface
 
 
@@ -78,13 +79,13 @@ class OutOfFamilySurface:
     def local_exponents(self, budgets: Sequence[float]) -> tuple[float, float]:
         """Least-squares slopes of ``log N*`` and ``log D*`` on ``log C`` over ``budgets``."""
         log_c = np.log(np.asarray(budgets, dtype=float))
-        a = np.polyfit(log_c, np.log(self.N_opt(budgets)), 1)[0]
-        return float(a), float(1.0 - a)
+        a, _ = fit_power_law(log_c, np.log(self.N_opt(budgets)))
+        return a, 1.0 - a
 
 
 def misspecification_table(
     surfaces: dict[str, OutOfFamilySurface],
-    budgets: Sequence[float] = (1e17, 1e18, 1e19, 1e20, 1e21),
+    budgets: Sequence[float] = DEFAULT_BUDGETS,
     grid: float = 8.0,
     target: float = HEADLINE_BUDGET,
 ) -> pd.DataFrame:

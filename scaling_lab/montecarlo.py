@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from .bootstrap import percentile_interval
 from .fitting import FitError, approach3, fit_approach2, fit_approach3, fit_vpnls
 from .fitting.approach3 import huber_linear_fraction
 from .sampling import sample_isoflops
@@ -414,12 +415,19 @@ def resample_draws(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
 
 
 def _interval(point: np.ndarray, boot: np.ndarray, level: float) -> dict[str, np.ndarray]:
-    tail = 100 * (1 - level) / 2
-    return {
-        "estimate": point,
-        "lower": np.nanpercentile(boot, tail, axis=0),
-        "upper": np.nanpercentile(boot, 100 - tail, axis=0),
-    }
+    lower, upper = percentile_interval(boot, level)
+    return {"estimate": point, "lower": lower, "upper": upper}
+
+
+def _with_ratio(
+    point: np.ndarray, boot: np.ndarray, methods: list[str], reference: str, level: float
+) -> pd.DataFrame:
+    """Per method: the statistic and its interval, then its paired ratio to ``reference``'s."""
+    ref = methods.index(reference)
+    out = pd.DataFrame(_interval(point, boot, level), index=methods)
+    ratio = _interval(point / point[ref], boot / boot[:, ref : ref + 1], level)
+    out[["ratio", "ratio lower", "ratio upper"]] = np.column_stack(list(ratio.values()))
+    return out
 
 
 def worst_case_intervals(
@@ -440,12 +448,7 @@ def worst_case_intervals(
     values = np.abs(values)
     point = np.nanmax(values, axis=(0, 1))
     boot = np.nanmax(resample_draws(values, n_boot, seed), axis=(1, 2))
-    ref = methods.index(reference)
-    worst = _interval(point, boot, level)
-    ratio = _interval(point / point[ref], boot / boot[:, ref : ref + 1], level)
-    out = pd.DataFrame(worst, index=methods)
-    out[["ratio", "ratio lower", "ratio upper"]] = np.column_stack(list(ratio.values()))
-    return out
+    return _with_ratio(point, boot, methods, reference, level)
 
 
 def variance_ratio_intervals(
@@ -470,11 +473,7 @@ def variance_ratio_intervals(
 
     point = pooled(values)
     boot = pooled(resample_draws(values, n_boot, seed))
-    ref = methods.index(reference)
-    out = pd.DataFrame(_interval(point, boot, level), index=methods)
-    ratio = _interval(point / point[ref], boot / boot[:, ref : ref + 1], level)
-    out[["ratio", "ratio lower", "ratio upper"]] = np.column_stack(list(ratio.values()))
-    return out
+    return _with_ratio(point, boot, methods, reference, level)
 
 
 def rms_ratio_interval(

@@ -95,7 +95,7 @@ class Plan:
 
     def reasons(self) -> list[str]:
         """Why this sweep, one line per point."""
-        c, chk = self.check, self.check
+        chk = self.check
         lo, hi = self.center_interval
         lines = [
             f"next IsoFLOP curve: C = {self.budget:.3g} FLOPs, {len(self.runs)} runs, "
@@ -103,7 +103,7 @@ class Plan:
             f"centre: fitted N*(C) = {self.center:.4g} parameters "
             f"(90% interval [{lo:.4g}, {hi:.4g}]), so D*(C) = "
             f"{self.budget / (6 * self.center):.4g} tokens",
-            f"width: ±{c.width:g}× is the narrowest of {', '.join(f'±{k:g}×' for k in WIDTHS)} "
+            f"width: ±{chk.width:g}× is the narrowest of {', '.join(f'±{k:g}×' for k in WIDTHS)} "
             f"whose curvature stands {CURVATURE_SNR:g} standard errors above the measured "
             f"noise (sd {self.noise_sd:.3g}): signal-to-noise {chk.curvature_snr:.3g}",
             f"vertex: a parabola through these runs would place N* to within "
@@ -116,7 +116,7 @@ class Plan:
         ]
         if not np.isfinite(chk.curvature_snr) or chk.curvature_snr < CURVATURE_SNR:
             lines.append(
-                f"warning: even ±{c.width:g}× does not reach a curvature signal-to-noise of "
+                f"warning: even ±{chk.width:g}× does not reach a curvature signal-to-noise of "
                 f"{CURVATURE_SNR:g}; use more runs per curve or reduce the noise"
             )
         return lines

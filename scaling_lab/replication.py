@@ -20,14 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
-from scipy.stats import kurtosis, skew, spearmanr
 
 from .bootstrap import BootstrapResult, bootstrap
 from .datasets import project_file
 from .fitting import FitError, FitStatus, SurfaceFit, fit_approach2, fit_approach3, fit_vpnls
 from .fitting.approach2 import Approach2Fit
-from .fitting.approach3 import HUBER_DELTA, _log_terms, _logsumexp3
-from .fitting.data import validate_isoflops
+from .fitting.approach3 import HUBER_DELTA, _huber, _log_terms, _logsumexp3
+from .fitting.data import check_option, validate_isoflops
 from .surfaces import LossSurface
 
 #: Besiroglu et al. (2024) drop this many of the highest-loss runs before fitting.
@@ -84,8 +83,7 @@ def huber_objective(df: pd.DataFrame, surface: LossSurface, delta: float = HUBER
     """The Chinchilla form's objective at ``surface``: summed Huber loss of log-loss residuals."""
     data = validate_isoflops(df, purpose="the Huber objective")
     r = np.log(surface.loss(data.params, data.tokens)) - np.log(data.loss)
-    a = np.abs(r)
-    return float(np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta)).sum())
+    return float(_huber(r, delta).sum())
 
 
 def refit_huber(df: pd.DataFrame, start: LossSurface, delta: float = HUBER_DELTA) -> SurfaceFit:
@@ -160,8 +158,7 @@ class SurfaceEstimator:
     start: LossSurface
 
     def __post_init__(self) -> None:
-        if self.method not in SURFACE_METHODS:
-            raise ValueError(f"method must be one of {SURFACE_METHODS}, got {self.method!r}")
+        check_option("method", self.method, SURFACE_METHODS)
 
     def fit(self, df: pd.DataFrame) -> SurfaceFit:
         if self.method == "chinchilla":
@@ -251,16 +248,12 @@ def residuals(df: pd.DataFrame, fit: SurfaceFit | Approach2Fit) -> pd.DataFrame:
     """
     data = validate_isoflops(df, purpose="residuals")
     if isinstance(fit, Approach2Fit):
-        par = fit.parabolas_N
-        pos = {b: i for i, b in enumerate(par.budget)}
-        missing = ~np.isin(data.budget, par.budget)
+        missing = ~np.isin(data.budget, fit.budgets)
         if missing.any():
             raise ValueError(
                 f"runs at budgets the fit has no parabola for: rows {data.rows_where(missing)}"
             )
-        fitted = np.array(
-            [par(pos[b], np.log10(n)) for b, n in zip(data.budget, data.params, strict=True)]
-        )
+        fitted = fit.parabolas_N.predict(data.budget, np.log10(data.params))
     else:
         fitted = fit.loss(data.params, data.tokens)
     return pd.DataFrame(
@@ -286,6 +279,8 @@ def residual_trends(res: pd.DataFrame, n_bins: int = 5) -> pd.DataFrame:
     ``curvature_t`` is the t-statistic of the squared term when the residual is regressed
     on the centred log regressor and its square: a bend that a rank correlation misses.
     """
+    from scipy.stats import spearmanr  # on first use: scipy.stats is slow to import
+
     out = {}
     for reg in REGRESSORS:
         x = res[reg].to_numpy()
@@ -322,6 +317,8 @@ def _quadratic_t(u: np.ndarray, r: np.ndarray) -> float:
 
 def residual_summary(res: pd.DataFrame, delta: float = HUBER_DELTA) -> dict[str, float]:
     """Shape of the residual distribution: RMS, median, skewness, excess kurtosis, tail share."""
+    from scipy.stats import kurtosis, skew
+
     r = res["residual"].to_numpy()
     return {
         "rms": float(np.sqrt(np.mean(r**2))),

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import data
 from .correlation import correlate, critical_r, detectable_r
@@ -83,6 +82,8 @@ def _ses(df: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _loss_phase(cb: pd.DataFrame, n_boot: int, seed: int):
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     fits = {
         form: fit_loss_law(cb["N_total"], cb["loss"], form, n_boot, seed)
         for form in ("power", "floor")
@@ -200,6 +201,8 @@ def _correlation_phase(cb: pd.DataFrame) -> dict:
 
 
 def _pairs_needed(r: float, power: float = 0.8) -> int:
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     z = stats.norm.ppf(0.975) + stats.norm.ppf(power)
     return math.ceil((z / np.arctanh(r)) ** 2 + 3)
 

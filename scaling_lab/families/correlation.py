@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 def critical_r(n: int, level: float = 0.05) -> float:
     """Smallest |r| significant at two-sided ``level`` with ``n`` pairs (exact t test)."""
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     if n < 4:
         raise ValueError(f"need at least 4 pairs, got {n}")
     t = stats.t.ppf(1 - level / 2, n - 2)
@@ -24,6 +25,8 @@ def critical_r(n: int, level: float = 0.05) -> float:
 
 def detectable_r(n: int, power: float = 0.8, level: float = 0.05) -> float:
     """|r| detected with probability ``power`` at two-sided ``level`` (Fisher z approximation)."""
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     if n < 4:
         raise ValueError(f"need at least 4 pairs, got {n}")
     z = (stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power)) / np.sqrt(n - 3)
@@ -56,6 +59,8 @@ class Correlation:
 
 def correlate(a, b) -> Correlation:
     """Pearson correlation of ``a`` and ``b`` with interval, p-value and power context."""
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"a and b must be 1-D of equal length, got {a.shape} and {b.shape}")

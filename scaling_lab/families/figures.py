@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..bootstrap import percentile_interval
 from ..plots import use_style
 from . import data
 from .analysis import FamiliesAnalysis
@@ -24,7 +25,7 @@ def _band(fit, grid):
     pred = l_inf[:, None] + d["A"].to_numpy()[:, None] * (grid / N_REF) ** (
         -d["alpha"].to_numpy()[:, None]
     )
-    return np.percentile(pred, [2.5, 97.5], axis=0)
+    return percentile_interval(pred, 0.95)
 
 
 def loss_scaling(an: FamiliesAnalysis) -> plt.Figure:

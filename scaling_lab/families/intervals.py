@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from ..bootstrap import percentile_interval
 
 LEVEL = 0.95
 
@@ -56,8 +57,7 @@ def percentile(draws: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     draws = np.asarray(draws, float)
     if draws.size == 0 or not np.isfinite(draws).all():
         raise ValueError("percentile interval needs finite bootstrap draws")
-    tail = 50 * (1 - level)
-    lo, hi = np.percentile(draws, [tail, 100 - tail])
+    lo, hi = percentile_interval(draws, level, axis=None)
     return float(lo), float(hi)
 
 
@@ -68,6 +68,8 @@ def f_threshold(rss_min: float, n: int, p: int, level: float = LEVEL) -> float:
     model and the usual small-sample form of the likelihood-ratio interval (with seven
     points the chi-square calibration is visibly too narrow).
     """
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     dof = n - p
     if dof < 1:
         raise ValueError(f"profile interval needs n > p, got n={n}, p={p}")

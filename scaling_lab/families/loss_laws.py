@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from ..bootstrap import resample_indices
+from ..fitting.data import check_option
 from .intervals import LEVEL, Interval, f_threshold, percentile, profile_interval
 
 N_REF = 1e9
@@ -266,10 +268,8 @@ def information_criteria(rss: float, n: int, k: int) -> tuple[float | None, floa
 
 
 def _check_input(N, loss, form: str, n_boot: int, bootstrap: str) -> tuple[np.ndarray, np.ndarray]:
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
-    if bootstrap not in BOOTSTRAPS:
-        raise ValueError(f"bootstrap must be one of {BOOTSTRAPS}, got {bootstrap!r}")
+    check_option("form", form, FORMS)
+    check_option("bootstrap", bootstrap, BOOTSTRAPS)
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     try:
@@ -336,7 +336,7 @@ def fit_loss_law(
     else:
         r = loss - fitted
         r = (r - r.mean()) * np.sqrt(n / max(dof, 1))
-        Y = fitted + r[rng.integers(0, n, size=(n_boot, n))]
+        Y = fitted + r[resample_indices(n_boot, np.zeros(n), rng, within_groups=False)]
     if n_boot:
         ba, baa, bb, _ = _fit_batch(x, Y, form)
         hit = _at_bound(ba, baa, bb, form)

@@ -6,8 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-
 from . import data
 from .analysis import FamiliesAnalysis
 from .validate import HEADINGS
@@ -151,6 +149,9 @@ def write_report(
     an: FamiliesAnalysis, out_dir: str | Path, progress: Callable[[str], None] | None = None
 ) -> Path:
     """Write ``results.json``, ``report.md`` and the figures into ``out_dir``."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
     from . import figures
 
     say = progress or (lambda _msg: None)
@@ -158,8 +159,6 @@ def write_report(
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(results_json(an.results), encoding="utf-8")
     (out / "report.md").write_text(markdown(an.results), encoding="utf-8")
-    import matplotlib.pyplot as plt
-
     with matplotlib.rc_context({"backend": "Agg"}):
         for i, (name, make) in enumerate(figures.ALL.items(), 1):
             say(f"      figure {i}/{len(figures.ALL)}: {name}")

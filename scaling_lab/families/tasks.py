@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 N_REF = 1e9
 TASK_FORMS = ("sigmoid", "power")
@@ -114,6 +114,8 @@ def _grid_start(form: str, x: np.ndarray, acc: np.ndarray, se: np.ndarray, chanc
 
 def fit_task_law(N, acc, se, chance: float, form: str = "sigmoid") -> TaskFit:
     """Weighted least-squares fit of one task law: a dense grid, then a polish."""
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     N, acc, se = _check(N, acc, se, chance)
     x = np.log10(N)
     if form == "sigmoid":
@@ -188,6 +190,8 @@ def breakpoint_test(N, acc, se, n_sim: int = 4000, seed: int = 0) -> BreakpointT
     least three points). Because the knot is searched, the null distribution is not
     chi-square; it is simulated from the fitted line with the published SEs.
     """
+    from scipy import stats  # on first use: scipy.stats is slow to import
+
     N, acc, se = _check(N, acc, se, 0.0)
     if N.size < 5:
         raise ValueError(f"a breakpoint test needs at least 5 sizes, got {N.size}")

@@ -52,6 +52,18 @@ class Parabolas:
         c0, c1, c2 = self.coef[i]
         return c0 + c1 * u + c2 * u**2
 
+    def predict(self, budget: ArrayLike, log10_x: ArrayLike) -> np.ndarray:
+        """Loss predicted for each run by the parabola of the run's own ``budget``."""
+        budget = np.asarray(budget, dtype=float)
+        unknown = ~np.isin(budget, self.budget)
+        if unknown.any():
+            missing = ", ".join(f"{b:.3g}" for b in np.unique(budget[unknown]))
+            raise ValueError(f"no parabola was fitted at budget(s) {missing}")
+        i = np.searchsorted(self.budget, budget)
+        u = (np.asarray(log10_x, dtype=float) - self.center[i]) / self.scale[i]
+        c0, c1, c2 = self.coef[i].T
+        return c0 + c1 * u + c2 * u**2
+
 
 @dataclass(frozen=True, repr=False)
 class Approach2Fit:

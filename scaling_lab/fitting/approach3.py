@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
-from scipy.stats import norm
 
 from ..surfaces import LossSurface
 from .data import GRADIENTS, FitError, check_option, validate_isoflops
@@ -176,6 +175,8 @@ def huber_variance_factor(k: ArrayLike) -> np.ndarray | float:
     ``k -> inf`` (least squares), ``pi/2`` as ``k -> 0`` (least absolute deviations,
     the median's efficiency 2/pi) (Huber 1964).
     """
+    from scipy.stats import norm  # on first use: scipy.stats is slow to import
+
     k = np.asarray(k, dtype=float)
     inside = 2 * norm.cdf(k) - 1  # P(|z| <= k) = E[psi']
     second = inside - 2 * k * norm.pdf(k) + 2 * k**2 * norm.sf(k)  # E[psi^2]
