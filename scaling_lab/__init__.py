@@ -1,19 +1,15 @@
-"""scaling_lab: fit neural scaling laws and measure where the usual methods go wrong."""
+"""scaling_lab: fit neural scaling laws and measure where the usual methods go wrong.
 
-from . import (
-    analysis,
-    bootstrap,
-    costs,
-    datasets,
-    design,
-    families,
-    planning,
-    plots,
-    replication,
-    report,
-    widgets,
-)
-from .assess import Assessment, assess
+``import scaling_lab`` loads the core (surfaces, sampling, the fitters) and nothing
+heavier than numpy and pandas; every other submodule loads on first attribute access
+(``sl.analysis``, ``sl.datasets``, ...). The book layer (``sl.plots``, ``sl.widgets``,
+``sl.report``, in :mod:`scaling_lab.book`) needs the ``book`` extra and is never
+imported by the library itself.
+"""
+
+from __future__ import annotations
+
+from ._lazy import lazy_attributes
 from .fitting import (
     Approach2Fit,
     FitError,
@@ -34,6 +30,26 @@ from .surfaces import (
 )
 
 __version__ = "0.1.0"
+
+#: Loaded on first access: attribute -> ".module" or ".module:name".
+_LAZY: dict[str, str] = {
+    **{
+        name: f".{name}"
+        for name in (
+            "analysis",
+            "bootstrap",
+            "costs",
+            "datasets",
+            "design",
+            "families",
+            "planning",
+            "replication",
+        )
+    },
+    **{name: f".book.{name}" for name in ("plots", "report", "widgets")},
+    "Assessment": ".assess:Assessment",
+    "assess": ".assess:assess",
+}
 
 __all__ = [
     "DEFAULT_BUDGETS",
@@ -66,3 +82,5 @@ __all__ = [
     "surfaces_table",
     "widgets",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -84,10 +84,10 @@ def fit_command(args: argparse.Namespace) -> int:
         _write(args.json, lambda f: json.dump(result.to_dict(), f, indent=2))
         print(f"wrote {args.json}")
     if args.plot:
-        from . import plots
+        from . import drawing  # matplotlib loads only when a figure is drawn
 
-        plots.use_style()
-        fig = plots.fit_report_figure(result)
+        drawing.use_style()
+        fig = drawing.fit_report_figure(result)
         try:
             fig.savefig(args.plot, bbox_inches="tight")
         except OSError as exc:

@@ -34,6 +34,7 @@ from joblib import Parallel, delayed
 from .bootstrap import percentile_interval
 from .fitting import FitError, approach3, fit_approach2, fit_approach3, fit_vpnls
 from .fitting.approach3 import huber_linear_fraction
+from .landings import jitter_losses, kind_rates, perturbed_sweep
 from .sampling import sample_isoflops
 from .surfaces import SURFACES, LossSurface
 
@@ -129,11 +130,16 @@ def fit_methods_task(condition: dict[str, Any], rng: np.random.Generator) -> lis
     """Sample one noisy IsoFLOP study and fit it with each method in ``condition['methods']``.
 
     The condition may set ``surface`` (a preset name), ``grid``, ``center_scale``,
-    ``drift``, ``noise``, ``n_points``, ``n_budgets``. One output row per method with the
+    ``drift``, ``noise``, ``n_points``, ``n_budgets``. With ``noise_seed`` the noise comes
+    from that seed instead of the condition's stream, so several conditions can share one
+    noisy study; ``jitter`` then perturbs its losses by that relative amount
+    (:func:`scaling_lab.landings.jitter_losses`), drawn from the condition's stream, to
+    measure how the fits land on copies of one study. One output row per method with the
     estimated exponents ``a, b``, their relative errors, the five surface parameters'
     relative errors where the method estimates them, and ``failed`` with the error.
     """
     surface = _surface(condition)
+    noise_seed = condition.get("noise_seed")
     runs = sample_isoflops(
         surface,
         budgets=_budgets(condition),
@@ -142,8 +148,9 @@ def fit_methods_task(condition: dict[str, Any], rng: np.random.Generator) -> lis
         center_scale=float(condition.get("center_scale", 1.0)),
         drift=float(condition.get("drift", 1.0)),
         noise=float(condition.get("noise", 0.0)),
-        seed=rng,
+        seed=rng if noise_seed is None else int(noise_seed),
     )
+    runs = jitter_losses(runs, rng, float(condition.get("jitter", 0.0)))
     out = []
     for method in condition["methods"]:
         method_rng = np.random.default_rng(rng.integers(2**63))
@@ -210,6 +217,62 @@ def noise_study(size: str = "book", seed: int = 0, n_jobs: int | None = -1) -> p
     return drop_methods(run_sweep(conditions, fit_methods_task, seed=seed, n_jobs=n_jobs))
 
 
+def noise_landings(
+    size: str = "book",
+    repeats: int = 8,
+    methods: Sequence[str] = ("approach3/mle", "vpnls"),
+    jitter: float = 1e-12,
+    seed: int = 0,
+    n_jobs: int | None = -1,
+) -> pd.DataFrame:
+    """The noise study's designs, each noisy study fitted on ``repeats`` jittered copies.
+
+    Every study (one design and draw of :data:`NOISE_STUDY`) gets its own noise seed, so
+    its copies share the noise and differ only by a relative ``jitter`` of the losses:
+    how a method lands on them measures its landing rate rather than one machine's
+    landing. Adds ``study`` (the study's index) to each output row.
+    """
+    axes = NOISE_STUDY[size]
+    studies = conditions_grid(**axes)
+    studies["study"] = range(len(studies))
+    conditions = studies.merge(pd.DataFrame({"repeat": range(int(repeats))}), how="cross")
+    conditions["noise_seed"] = np.random.SeedSequence(seed).generate_state(len(studies))[
+        conditions["study"]
+    ]
+    conditions["surface"] = "asymmetric"
+    conditions["grid"] = 8.0
+    conditions["drift"] = 3.0
+    conditions["jitter"] = float(jitter)
+    conditions["methods"] = [tuple(methods)] * len(conditions)
+    return drop_methods(run_sweep(conditions, fit_methods_task, seed=seed + 1, n_jobs=n_jobs))
+
+
+def landing_rates(
+    landed: pd.DataFrame, method: str, reference: str = "vpnls", rss_tol: float = 1e-9
+) -> dict[str, Any]:
+    """How often ``method`` lands away from ``reference`` on the same noisy copies.
+
+    ``"higher rss"``: its RSS exceeds the reference's by more than ``rss_tol`` (relative),
+    so it stopped before the optimum both methods minimise. ``"far"``: its ``b`` is
+    farther from the reference's ``b`` than the reference's is from the truth. Each is a
+    :class:`scaling_lab.landings.Rate` over all copies; ``"changing studies"`` counts the
+    studies whose copies do not all agree on ``"far"``.
+    """
+    from .landings import rate
+
+    index = ["study", "repeat"]
+    wide = landed.pivot_table(index=index, columns="method", values=["rss", "b", "b_err"])
+    b_true = wide["b"][reference] / (1 + wide["b_err"][reference])
+    higher = wide["rss"][method] > wide["rss"][reference] * (1 + rss_tol)
+    far = (wide["b"][method] - wide["b"][reference]).abs() > (wide["b"][reference] - b_true).abs()
+    changing = far.groupby(level="study").nunique() > 1
+    return {
+        "higher rss": rate(higher.sum(), len(higher)),
+        "far": rate(far.sum(), len(far)),
+        "changing studies": rate(changing.sum(), len(changing)),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a Monte Carlo study of the book.")
     parser.add_argument("study", choices=["noise"])
@@ -258,13 +321,6 @@ def pooled_variance(results: pd.DataFrame, column: str = "a", repeat: str = "dra
 
 # --- Noise-free recovery of the direct fit: misses by kind, per configuration --------
 
-#: A noise-free fit "misses" when its worst relative parameter error exceeds this.
-MISS_TOLERANCE = 1e-6
-#: A miss is a wrong basin when its RSS is more than this fraction of the total sum of
-#: squares (the data are not explained); otherwise the fit stopped early in the right one.
-WRONG_BASIN_RSS = 1e-6
-
-
 _RAW, _NORM = approach3.RAW_GRID, approach3.NORMALISED_GRID
 _RAW_B = approach3.RAW_BOUNDS
 
@@ -306,52 +362,33 @@ DIRECT_FIT_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def miss_kind(max_error: float, rss: float, total_ss: float) -> str:
-    """``"recovered"``, ``"early stop"`` (tiny RSS, parameters slightly off) or ``"wrong basin"``.
-
-    The RSS test needs no knowledge of the truth: a practitioner can see a wrong basin in
-    the RSS of noise-free (or low-noise) data, but not an early stop.
-    """
-    if max_error <= MISS_TOLERANCE:
-        return "recovered"
-    return "wrong basin" if rss > WRONG_BASIN_RSS * total_ss else "early stop"
-
-
-def direct_fit_task(condition: dict[str, Any], rng: np.random.Generator) -> list[dict]:
-    """Fit noise-free runs with ``fit_approach3(**condition['options'])``; classify the outcome."""
-    surface = _surface(condition)
-    runs = sample_isoflops(surface, grid=float(condition.get("grid", 8.0)))
-    fit = fit_approach3(runs, **condition["options"])
-    max_error = max(abs(v) for v in fit.relative_errors(surface).values())
-    loss = runs["loss"].to_numpy()
-    total_ss = float(np.sum((loss - loss.mean()) ** 2))
-    return [
-        {
-            "max_err": max_error,
-            "rss": fit.rss,
-            "relative_rss": fit.rss / total_ss,
-            "kind": miss_kind(max_error, fit.rss, total_ss),
-            "status": str(fit.status),
-            "A": fit.A,
-        }
-    ]
-
-
 def recovery_sweep(
     configs: dict[str, dict[str, Any]],
     surfaces: Sequence[str] = tuple(SURFACES),
     grids: Sequence[float] = tuple(np.geomspace(2.0, 100.0, 20)),
+    repeats: int = 1,
+    jitter: float = 0.0,
+    seed: int = 0,
     n_jobs: int | None = -1,
 ) -> pd.DataFrame:
     """Noise-free direct fits of every surface at every sampling width, per configuration.
 
-    ``configs`` maps a readable name to ``fit_approach3`` keyword arguments. One row per
-    fit with its worst relative error, RSS and ``kind`` (see :func:`miss_kind`).
+    ``configs`` maps a readable name to ``fit_approach3`` keyword arguments. Each
+    condition is fitted ``repeats`` times on runs whose losses carry a relative
+    ``jitter`` (:func:`scaling_lab.landings.jitter_losses`; 0 fits the exact runs), so
+    that counts of misses become rates that hold on any machine. One row per fit with
+    its worst relative error, RSS and ``kind`` (:func:`scaling_lab.landings.miss_kind`).
     """
     conditions = conditions_grid(config=list(configs), surface=list(surfaces), grid=list(grids))
     conditions["options"] = conditions["config"].map(configs)
-    out = run_sweep(conditions, direct_fit_task, seed=0, n_jobs=n_jobs)
-    return out.drop(columns=["options"])
+    conditions["fitter"] = "approach3"
+    out = perturbed_sweep(conditions, repeats, jitter=jitter, seed=seed, n_jobs=n_jobs)
+    return out.drop(columns=["options", "fitter"])
+
+
+def miss_rates(recovery: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per configuration: misses by kind as rates over all its fits, with binomial intervals."""
+    return kind_rates(recovery, "config", confidence).loc[list(dict.fromkeys(recovery["config"]))]
 
 
 def miss_counts(recovery: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,7 @@ import pytest
 import scaling_lab as sl
 from scaling_lab.fitting.approach3 import (
     CHINCHILLA_GRID,
+    CHINCHILLA_REFINE,
     RAW_GRID,
     _chinchilla_objective,
     _chinchilla_objective_and_grad,
@@ -11,18 +12,31 @@ from scaling_lab.fitting.approach3 import (
     _raw_rss_and_grad,
     grid_points,
 )
+from scaling_lab.landings import jitter_losses, rate
 
 
 @pytest.mark.parametrize("variant", ["mle", "chinchilla"])
 @pytest.mark.parametrize("name", ["symmetric", "asymmetric"])
 def test_grid_started_variants_run_and_report_status(variant, name):
     s = sl.SURFACES[name]
-    fit = sl.fit_approach3(sl.sample_isoflops(s), variant=variant)
+    runs = sl.sample_isoflops(s)
+    fit = sl.fit_approach3(runs, variant=variant)
     assert fit.method == f"approach3/{variant}"
     assert isinstance(fit.status, sl.FitStatus) and fit.message
     assert fit.n_iter > 0
-    # Noise-free data: a good start lands close, though not at machine precision.
-    assert max(abs(v) for v in fit.relative_errors(s).values()) < 1e-3
+    # Noise-free data: a good start lands close, though not at machine precision. Where
+    # it stops is decided by rounding, so the claim is a rate over perturbed copies.
+    rng = np.random.default_rng(0)
+    errors = [
+        max(
+            abs(v)
+            for v in sl.fit_approach3(jitter_losses(runs, rng), variant=variant)
+            .relative_errors(s)
+            .values()
+        )
+        for _ in range(8)
+    ]
+    assert rate(sum(e < 1e-3 for e in errors), len(errors)).lower > 0.5
 
 
 def test_naive_variant_is_reproducible_from_its_seed(standard_runs):
@@ -81,6 +95,14 @@ def test_numerical_gradient_option(standard_runs):
     assert fit.method == "approach3/mle"
     with pytest.raises(ValueError, match="jac must be one of"):
         sl.fit_approach3(standard_runs, jac="exact")
+
+
+def test_chinchilla_form_refines_several_grid_points_by_default(standard_runs):
+    default = sl.fit_approach3(standard_runs, variant="chinchilla")
+    explicit = sl.fit_approach3(standard_runs, variant="chinchilla", n_refine=CHINCHILLA_REFINE)
+    single = sl.fit_approach3(standard_runs, variant="chinchilla", n_refine=1)
+    assert CHINCHILLA_REFINE > 1 and default.surface == explicit.surface
+    assert default.n_iter > single.n_iter  # more than one local fit ran
 
 
 def test_more_refinements_never_do_worse(standard_runs):

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import scaling_lab as sl
 from scaling_lab import replication as rp
+from scaling_lab.book.plots import interval_comparison_figure, residual_diagnostics_figure
 from scaling_lab.bootstrap import BootstrapResult, resample_indices
-from scaling_lab.plots import interval_comparison_figure, residual_diagnostics_figure
 
 DELTA = 1e-3
 

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from scaling_lab.report import csv_data_uri
+from scaling_lab.book.report import csv_data_uri
 
 
 def _decode(uri: str) -> pd.DataFrame:

@@ -4,7 +4,7 @@ import ipywidgets as w
 import matplotlib.pyplot as plt
 import pytest
 
-from scaling_lab.widgets import Slider, live_figure, slider_figure
+from scaling_lab.book.widgets import Slider, live_figure, slider_figure
 
 
 class Recorder:

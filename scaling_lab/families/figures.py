@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..bootstrap import percentile_interval
-from ..plots import use_style
+from ..drawing import use_style
 from . import data
 from .analysis import FamiliesAnalysis
 from .intervals import f_threshold

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from ..bootstrap import resample_indices
 from ..fitting.data import check_option
@@ -127,6 +126,8 @@ def _at_bound(alpha, a, b, form: str) -> np.ndarray:
 
 def _polish(x, y, alpha, a, b, form):
     """Gauss-Newton polish of the point estimate (machine precision on noise-free data)."""
+    from scipy import optimize  # scipy loads on first use
+
     lo, hi = np.log(ALPHA_BOUNDS)
     if form == "power":
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
 
 N_REF = 1e9
 TASK_FORMS = ("sigmoid", "power")
@@ -61,6 +60,8 @@ class TaskFit:
 
 def predict(form: str, params: dict[str, float], chance: float, N) -> np.ndarray:
     """Accuracy predicted by a task law at sizes ``N``."""
+    from scipy import special  # scipy loads on first use
+
     x = np.log10(np.asarray(N, float))
     if form == "sigmoid":
         return chance + (1 - chance) * special.expit(params["k"] * (x - params["x0"]))
@@ -97,6 +98,8 @@ _POW_ALPHA = np.linspace(0.0, 2.0, 801)
 
 def _grid_start(form: str, x: np.ndarray, acc: np.ndarray, se: np.ndarray, chance: float):
     """Best point of a dense parameter grid, evaluated in one vectorised pass."""
+    from scipy import special  # scipy loads on first use
+
     w = 1 / se**2
     if form == "sigmoid":
         k, x0 = np.meshgrid(_SIG_K, _SIG_X0, indexing="ij")
@@ -114,7 +117,11 @@ def _grid_start(form: str, x: np.ndarray, acc: np.ndarray, se: np.ndarray, chanc
 
 def fit_task_law(N, acc, se, chance: float, form: str = "sigmoid") -> TaskFit:
     """Weighted least-squares fit of one task law: a dense grid, then a polish."""
-    from scipy import stats  # on first use: scipy.stats is slow to import
+    from scipy import (  # scipy loads on first use
+        optimize,
+        special,
+        stats,  # on first use: scipy.stats is slow to import
+    )
 
     N, acc, se = _check(N, acc, se, chance)
     x = np.log10(N)

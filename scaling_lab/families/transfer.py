@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from ..surfaces import SURFACES, LossSurface
 from .tasks import TASK_FORMS, fit_task_law
@@ -27,6 +26,8 @@ def loss_equivalent_size(
     N, D, surface: LossSurface | None = None, tokens_per_param: float = TOKENS_PER_PARAM
 ) -> np.ndarray:
     """Size that reaches the loss of ``(N, D)`` at ``tokens_per_param`` tokens per parameter."""
+    from scipy import optimize  # scipy loads on first use
+
     surface = surface or SURFACES["chinchilla"]
     out = []
     for n, d in zip(np.atleast_1d(N), np.atleast_1d(D), strict=True):

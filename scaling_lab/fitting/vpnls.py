@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize, nnls
 
 from ..surfaces import LossSurface
 from .data import GRADIENTS, FitError, check_option, validate_isoflops
@@ -160,6 +159,8 @@ class _Projection:
         s = self.ols(theta)
         if np.all(s["coef"] >= 0):
             return s["coef"], float(s["resid"] @ s["resid"])
+        from scipy.optimize import nnls  # scipy.optimize loads on first use
+
         coef, rnorm = nnls(s["X"], self.loss)
         return coef, float(rnorm**2)
 
@@ -306,6 +307,8 @@ def _refine_gauss_newton(prob: _Projection, theta0: np.ndarray, max_iter: int):
 
 
 def _refine_lbfgsb(prob: _Projection, theta0: np.ndarray, max_iter: int, jac: str = "analytic"):
+    from scipy.optimize import minimize
+
     scale = max(prob.rss_ols(theta0), np.finfo(float).tiny)
 
     if jac == "analytic":
@@ -330,6 +333,8 @@ def _refine_lbfgsb(prob: _Projection, theta0: np.ndarray, max_iter: int, jac: st
 
 
 def _refine_nelder_mead(prob: _Projection, theta0: np.ndarray, max_iter: int):
+    from scipy.optimize import minimize
+
     scale = max(prob.nnls(theta0)[1], np.finfo(float).tiny)
     res = minimize(
         lambda theta: prob.nnls(theta)[1] / scale,

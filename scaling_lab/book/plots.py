@@ -1,100 +1,27 @@
-"""One matplotlib style and the recurring figure types of the book."""
+"""The book's recurring figure types (the house style lives in :mod:`scaling_lab.drawing`)."""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
 
-import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .analysis import approach2_sweep, extrapolation_curve, symmetric_offsets, vertex_shift
-from .fitting.approach2 import Approach2Fit, fit_approach2
-from .sampling import NAMED_GRIDS, sample_isoflops
-from .surfaces import SURFACES, LossSurface, imbalanced_surface
-
-STYLE: dict[str, object] = {
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
-    "figure.figsize": (7.0, 4.2),
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "axes.labelsize": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "legend.frameon": False,
-    "legend.fontsize": 8,
-    "lines.linewidth": 1.6,
-}
-
-TRUE_STYLE = {"color": "black", "marker": "*", "ms": 11, "ls": "none", "zorder": 5}
-INFERRED_STYLE = {"color": "tab:red", "marker": "x", "ms": 8, "mew": 2, "ls": "none", "zorder": 6}
-
-
-def use_style() -> None:
-    """Apply the book's matplotlib style."""
-    mpl.rcParams.update(STYLE)
-
-
-def budget_colors(budgets: Sequence[float]) -> list:
-    """One colour per budget, dark (small) to light (large)."""
-    cmap = plt.get_cmap("viridis")
-    return [cmap(x) for x in np.linspace(0.05, 0.85, len(budgets))]
-
-
-def plot_isoflops(
-    ax: plt.Axes,
-    df: pd.DataFrame,
-    fit: Approach2Fit | None = None,
-    surface: LossSurface | None = None,
-    variable: str = "params",
-    legend: bool = True,
-    show_centers: bool = False,
-) -> plt.Axes:
-    """IsoFLOP samples against ``variable`` (params or tokens), with fitted parabolas and optima.
-
-    ``show_centers`` marks each budget's sampling centre (the middle of its grid).
-    """
-    if variable not in ("params", "tokens"):
-        raise ValueError(f"variable must be 'params' or 'tokens', got {variable!r}")
-    budgets = np.unique(df["budget"])
-    for color, budget in zip(budget_colors(budgets), budgets, strict=True):
-        runs = df[df["budget"] == budget]
-        x = runs[variable].to_numpy()
-        ax.plot(x, runs["loss"], "o", ms=3.5, color=color, label=f"C = {budget:.0e}")
-        if fit is not None:
-            par = fit.parabolas_N if variable == "params" else fit.parabolas_D
-            i = int(np.flatnonzero(par.budget == budget)[0])
-            xs = np.linspace(np.log10(x.min()), np.log10(x.max()), 100)
-            ax.plot(10**xs, par(i, xs), "-", color=color, lw=1.2, alpha=0.9)
-            ax.plot(10 ** par.vertex[i], par.vertex_loss[i], **INFERRED_STYLE)
-        if surface is not None:
-            opt = surface.N_opt(budget) if variable == "params" else surface.D_opt(budget)
-            ax.plot(opt, surface.loss_opt(budget), **TRUE_STYLE)
-        if show_centers:
-            centre = 10 ** np.mean(np.log10([x.min(), x.max()]))
-            ax.axvline(centre, color=color, lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_xlabel("parameters N" if variable == "params" else "training tokens D")
-    ax.set_ylabel("loss")
-    if not legend:
-        return ax
-    handles, labels = ax.get_legend_handles_labels()
-    if fit is not None:
-        handles.append(plt.Line2D([], [], **INFERRED_STYLE))
-        labels.append("parabola vertex")
-    if surface is not None:
-        handles.append(plt.Line2D([], [], **TRUE_STYLE))
-        labels.append("true optimum")
-    if show_centers:
-        handles.append(plt.Line2D([], [], color="0.3", lw=0.8, ls=":"))
-        labels.append("sampling centre")
-    ax.legend(handles, labels, loc="upper right", ncol=2, fontsize=7)
-    return ax
+from ..analysis import approach2_sweep, extrapolation_curve, symmetric_offsets, vertex_shift
+from ..drawing import (  # noqa: F401  (re-exported: the book calls sl.plots.use_style)
+    INFERRED_STYLE,
+    STYLE,
+    TRUE_STYLE,
+    budget_colors,
+    fit_report_figure,
+    plot_isoflops,
+    use_style,
+)
+from ..fitting.approach2 import Approach2Fit, fit_approach2
+from ..sampling import NAMED_GRIDS, sample_isoflops
+from ..surfaces import SURFACES, LossSurface, imbalanced_surface
 
 
 def plot_power_law(
@@ -339,7 +266,7 @@ def plot_experiment_isoflops(ax: plt.Axes, runs: pd.DataFrame, title: str = "") 
     ``runs`` carries the consolidated file's ``outlier`` column. A budget whose kept
     runs cannot be fitted (no minimum, too few sizes) is drawn without a parabola.
     """
-    from .fitting.data import FitError
+    from ..fitting.data import FitError
 
     kept = runs[~runs["outlier"].astype(bool)]
     try:
@@ -365,7 +292,7 @@ def plot_centre_vs_vertex(
     blue circles: where the closed form puts the vertex for this design on the
     noise-free surface.
     """
-    from .design import check_design, curvature_table
+    from ..design import check_design, curvature_table
 
     check = check_design(runs[ISOFLOP_FIELDS], surface, threshold=1.0).per_budget
     curves = curvature_table(runs[ISOFLOP_FIELDS])
@@ -447,7 +374,7 @@ def deadweight_cost_figure(
     fixes the dollar axis, so that frames of a widget share one scale. Dollars use an H100 SXM
     dense BF16 peak at ``mfu`` and ``usd_per_gpu_hour`` (:class:`costs.GpuPricing`).
     """
-    from .costs import GpuPricing
+    from ..costs import GpuPricing
 
     price = GpuPricing(mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
     names = list(fractions.index)[::-1]
@@ -494,7 +421,7 @@ def deadweight_curve_figure(
     ``(alpha+beta)/2 ln(1+err)**2``. ``points`` (columns ``token_error``,
     ``deadweight_fraction`` and optionally ``label``) are overlaid as markers.
     """
-    from .costs import deadweight_fraction, deadweight_fraction_quadratic
+    from ..costs import deadweight_fraction, deadweight_fraction_quadratic
 
     errors = np.linspace(-0.6, 1.5, 300) if errors is None else np.asarray(errors)
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -524,21 +451,57 @@ def deadweight_curve_figure(
     return fig
 
 
-def miss_counts_figure(counts: pd.DataFrame) -> plt.Figure:
-    """Horizontal stacked bars: early stops and wrong basins per fit configuration.
+KIND_COLORS = {"recovered": "tab:blue", "early stop": "tab:orange", "wrong basin": "tab:red"}
 
-    ``counts`` is ``montecarlo.miss_counts`` output (index: configuration names).
+
+def miss_rates_figure(rates: pd.DataFrame) -> plt.Figure:
+    """Early-stop and wrong-basin rates per fit configuration, with their 95% intervals.
+
+    ``rates`` is ``montecarlo.miss_rates`` output (index: configuration names).
     """
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(counts) + 1.2), layout="constrained")
-    y = np.arange(len(counts))
-    early, basin = counts["early stops"].to_numpy(), counts["wrong basins"].to_numpy()
-    ax.barh(y, early, color="tab:orange", label="early stop (RSS near zero)")
-    ax.barh(y, basin, left=early, color="tab:red", label="wrong basin (RSS far from zero)")
-    ax.set_yticks(y, list(counts.index))
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(rates) + 1.3), layout="constrained")
+    y = np.arange(len(rates))
+    for offset, kind, label in (
+        (-0.15, "early stops", "early stop (RSS near zero)"),
+        (0.15, "wrong basins", "wrong basin (RSS far from zero)"),
+    ):
+        est = 100 * rates[f"{kind} rate"].to_numpy()
+        err = [est - 100 * rates[f"{kind} lower"], 100 * rates[f"{kind} upper"] - est]
+        color = KIND_COLORS[kind[:-1]]
+        ax.errorbar(est, y + offset, xerr=err, fmt="o", ms=4, color=color, capsize=2, label=label)
+    ax.set_yticks(y, list(rates.index))
     ax.invert_yaxis()
-    ax.set_xlabel(f"misses (worst relative error above 1e-6) of {int(counts['fits'].iloc[0])} fits")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel(
+        f"share of {int(rates['fits'].iloc[0])} perturbed fits that miss (%), with 95% interval"
+    )
+    ax.set_xlim(left=0)
     ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def landings_figure(landings: pd.DataFrame, by: str, xlabel: str) -> plt.Figure:
+    """Worst relative error of each perturbed fit against ``by`` (one column of dots each).
+
+    Dots are coloured by outcome kind; the copies of one condition differ only by a
+    relative jitter of the losses, so a column of several colours is one fit whose
+    landing the last bits of the arithmetic decide.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    for kind, color in KIND_COLORS.items():
+        part = landings[landings["kind"] == kind]
+        ax.scatter(
+            part[by],
+            part["max_err"].clip(lower=1e-16),
+            s=14,
+            color=color,
+            label=kind,
+            alpha=0.75,
+            linewidths=0,
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("worst relative error of E, A, B, α, β")
+    ax.legend(loc="upper right", ncol=3, fontsize=8)
     return fig
 
 
@@ -645,81 +608,6 @@ def residual_diagnostics_figure(
     titles = ("against budget", "against model size", "against tokens per parameter")
     for ax, title in zip(axes[0], (*titles, "distribution"), strict=True):
         ax.set_title(title)
-    return fig
-
-
-# --- practitioner tool: the figure of `scaling-lab fit --plot` ----------------------
-
-
-def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) -> plt.Figure:
-    """Runs, fitted IsoFLOP curves and optima (left); ``D*`` against compute with intervals.
-
-    ``assessment`` is a :class:`scaling_lab.assess.Assessment`. Left: each budget's runs
-    with the fitted surface's IsoFLOP curve (or Approach 2's parabola) and its optimum.
-    Right: the fitted ``D*(C)`` from the smallest budget to the largest target, the
-    bootstrap band at the assessment's level, and each target's interval.
-    """
-    runs, level = assessment.runs.table, assessment.level
-    surface, fit = assessment.surface, assessment.fit
-    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
-    if surface is None:
-        plot_isoflops(left, runs, fit=fit, legend=False)
-    else:
-        budgets = np.unique(runs["budget"])
-        for color, budget in zip(budget_colors(budgets), budgets, strict=True):
-            part = runs[runs["budget"] == budget]
-            left.plot(part["params"], part["loss"], "o", ms=3.5, color=color, label=f"{budget:.2g}")
-            ns = np.geomspace(part["params"].min(), part["params"].max(), 100)
-            left.plot(ns, surface.loss(ns, budget / (6 * ns)), color=color, lw=1.2)
-            left.plot(surface.N_opt(budget), surface.loss_opt(budget), **INFERRED_STYLE)
-        left.set_xscale("log")
-        left.set_xlabel("parameters N")
-        left.set_ylabel("loss")
-        left.legend(title="budget (FLOPs)", ncol=2, fontsize=7, loc="upper right")
-    left.set_title("runs, fitted IsoFLOP curves and optima (×)")
-
-    cs = np.geomspace(runs["budget"].min(), max(max(assessment.targets), runs["budget"].max()), 80)
-    draws = assessment.draws.dropna(how="all")
-    if surface is None:
-        line = fit.D_opt(cs)
-        band = 10.0 ** (np.outer(draws["b"], np.log10(cs)) + draws["b0"].to_numpy()[:, None])
-    else:
-        line = surface.D_opt(cs)
-        cols = ["E", "A", "B", "alpha", "beta"]
-        band = np.array([LossSurface(*row).D_opt(cs) for row in draws[cols].to_numpy()])
-    method_names = {"vpnls": "VPNLS", "approach2": "Approach 2", "approach3": "Approach 3"}
-    method_name = method_names.get(assessment.method, assessment.method)
-    right.axhline(0.0, color="tab:red", label=f"fitted D*(C) ({method_name})")
-    if len(band):
-        tail = 100 * (1 - level) / 2
-        lo, hi = np.percentile(band, [tail, 100 - tail], axis=0)
-        right.fill_between(
-            cs,
-            100 * (lo / line - 1),
-            100 * (hi / line - 1),
-            color="tab:red",
-            alpha=0.2,
-            label=f"{level:.0%} band (percentiles of the draws)",
-        )
-    preds = assessment.predictions()
-    d = preds[preds["quantity"] == "D_opt"]
-    right.errorbar(
-        d["compute"],
-        np.zeros(len(d)),
-        yerr=[100 * (1 - d["lower"] / d["estimate"]), 100 * (d["upper"] / d["estimate"] - 1)],
-        fmt="o",
-        color="black",
-        capsize=3,
-        label="target compute",
-    )
-    right.axvspan(runs["budget"].min(), runs["budget"].max(), color="0.92", zorder=0)
-    right.set_xscale("log")
-    right.set_xlabel("compute C (FLOPs); shaded: budgets of the runs")
-    right.set_ylabel("D*(C): interval around the fit (%)")
-    right.set_title(
-        f"D* = {d['estimate'].iloc[-1]:.3g} tokens at {d['compute'].iloc[-1]:.3g} FLOPs"
-    )
-    right.legend(loc="upper left")
     return fig
 
 
