@@ -214,6 +214,31 @@ def recommendation_costs(
     return out
 
 
+def choice_sensitivity(
+    variants: Mapping[str, pd.DataFrame],
+    truths: Mapping[str, Callable[[pd.DataFrame], object]],
+    C: float,
+    recommend: Callable[[pd.DataFrame], object],
+) -> pd.DataFrame:
+    """:func:`recommendation_costs` on each variant of the runs: one row per variant.
+
+    A variant is one analysis choice (all runs, the runs a quality-control step keeps,
+    one budget left out, another loss transform), so the table shows how far the price
+    of a recommendation moves with choices that are each defensible. Adds ``runs`` and
+    ``budgets`` (the size of each variant).
+    """
+    rows = {}
+    for name, runs in variants.items():
+        rows[name] = {
+            "runs": len(runs),
+            "budgets": runs["budget"].nunique(),
+            **recommendation_costs(runs, truths, C, recommend),
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "variant"
+    return out
+
+
 #: Column order of :func:`cost_table`.
 COST_COLUMNS = (
     "N_opt",
