@@ -77,6 +77,37 @@ class BootstrapResult:
         """Draws whose fit failed (rows of NaN in ``draws``)."""
         return int(self.draws.isna().all(axis=1).sum())
 
+    @property
+    def failure_rate(self):
+        """Share of draws whose fit failed, as a :class:`scaling_lab.landings.Rate`."""
+        from .landings import rate
+
+        return rate(self.n_failed, self.n_boot)
+
+    def endpoint_ranges(self, level: float = 0.95, confidence: float = 0.95) -> pd.DataFrame:
+        """Monte Carlo uncertainty of each percentile endpoint, from order statistics.
+
+        With ``m`` successful draws, the ``q``-quantile of the bootstrap distribution lies
+        between the ``j``-th and ``k``-th smallest draws with probability ``confidence``,
+        where ``j, k`` are the binomial ``(m, q)`` quantiles (distribution-free). Columns
+        ``lower from, lower to, upper from, upper to`` per quantity: how far each
+        endpoint could move with another ``m`` draws.
+        """
+        from scipy.stats import binom  # on first use: scipy.stats is slow to import
+
+        rows = {}
+        for name in self.draws.columns:
+            x = np.sort(self.draws[name].dropna().to_numpy())
+            m = len(x)
+            row = {}
+            for side, q in (("lower", (1 - level) / 2), ("upper", (1 + level) / 2)):
+                j = int(binom.ppf((1 - confidence) / 2, m, q))
+                k = int(binom.ppf((1 + confidence) / 2, m, q)) + 1
+                row[f"{side} from"] = x[max(j - 1, 0)]
+                row[f"{side} to"] = x[min(k - 1, m - 1)]
+            rows[name] = row
+        return pd.DataFrame.from_dict(rows, orient="index")
+
     def intervals(self, level: float = 0.95) -> pd.DataFrame:
         """Percentile intervals: ``estimate, lower, upper, contains_estimate`` per quantity."""
         if not 0 < level < 1:

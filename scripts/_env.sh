@@ -38,8 +38,10 @@ ensure_chromium() {
         return 0
     fi
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        # Wait for another apt or dpkg run to finish instead of failing on its lock.
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+            chromium >/dev/null
     else
         echo "error: /usr/bin/chromium is missing; install Debian's chromium package" >&2
         return 1

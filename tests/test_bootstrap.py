@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import scaling_lab as sl
-from scaling_lab.bootstrap import bootstrap, resample_indices
+from scaling_lab.bootstrap import BootstrapResult, bootstrap, resample_indices
 
 
 def test_within_group_indices_stay_in_their_group_and_keep_sizes():
@@ -67,3 +67,21 @@ def test_results_do_not_depend_on_n_jobs():
     one = bootstrap(df, est, n_boot=40, seed=5, n_jobs=1)
     two = bootstrap(df, est, n_boot=40, seed=5, n_jobs=2)
     pd.testing.assert_frame_equal(one.draws, two.draws)
+
+
+def test_endpoint_ranges_bracket_the_percentile_endpoints_and_shrink_with_draws():
+    rng = np.random.default_rng(0)
+
+    def result(n):
+        draws = pd.DataFrame({"x": rng.standard_normal(n)})
+        draws.loc[: n // 10, "x"] = np.nan  # some failed draws
+        return BootstrapResult(estimate=pd.Series({"x": 0.0}), draws=draws, scheme="t", seed=0)
+
+    small, large = result(400), result(8000)
+    for r in (small, large):
+        iv, ranges = r.intervals(0.95).loc["x"], r.endpoint_ranges(0.95).loc["x"]
+        assert ranges["lower from"] <= iv["lower"] <= ranges["lower to"]
+        assert ranges["upper from"] <= iv["upper"] <= ranges["upper to"]
+        assert r.failure_rate.hits == r.n_failed and r.failure_rate.n == r.n_boot
+    width = lambda r: float(np.diff(r.endpoint_ranges().loc["x", ["upper from", "upper to"]])[0])  # noqa: E731
+    assert width(large) < width(small) / 2

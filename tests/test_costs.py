@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scaling_lab as sl
+from scaling_lab import costs
 from scaling_lab.costs import (
     GpuPricing,
     cost_table,
@@ -229,3 +230,21 @@ def test_misallocation_keeps_precision_when_the_loss_is_near_e():
     expected = 1.0 - np.cosh(alpha * np.log(k)) ** (-2.0 / alpha)
     assert m.deadweight_fraction == pytest.approx(expected, rel=1e-12)
     assert deadweight_fraction(s, k - 1.0) == pytest.approx(expected, rel=1e-12)
+
+
+def test_choice_sensitivity_prices_each_variant_like_recommendation_costs():
+    s = sl.SURFACES["chinchilla"]
+    runs = sl.sample_isoflops(s, grid=8.0, drift=3.0)
+    variants = {"all": runs, "without the largest": runs[runs["budget"] < runs["budget"].max()]}
+    truths = {"truth": lambda df: s}
+    table = costs.choice_sensitivity(variants, truths, 1e24, sl.fit_approach2)
+    assert list(table.index) == ["all", "without the largest"]
+    assert (
+        table.loc["all", "runs"] == len(runs) and table.loc["without the largest", "budgets"] == 4
+    )
+    for name, df in variants.items():
+        expected = costs.recommendation_costs(df, truths, 1e24, sl.fit_approach2)
+        for key, value in expected.items():
+            assert table.loc[name, key] == value
+    # Drift biases Approach 2's recommendation, so the choice of budgets moves its price.
+    assert table["deadweight_fraction[truth]"].nunique() == 2

@@ -165,3 +165,20 @@ def test_rms_ratio_interval_brackets_its_estimate(fake_draws):
 def test_labels_use_words():
     assert mc.label("approach3/mle") == "Approach 3, least squares, raw parameters"
     assert all("/" not in mc.label(m) for m in mc.NOISE_METHODS)
+
+
+def test_noise_landings_share_the_noise_across_copies_and_rates_count_them():
+    landed = mc.noise_landings(
+        "book", repeats=2, methods=("approach3/normalised", "vpnls"), seed=4, n_jobs=1
+    )
+    studies = landed["study"].nunique()
+    assert len(landed) == studies * 2 * 2
+    vp = landed[landed["method"] == "vpnls"].pivot_table(
+        index="study", columns="repeat", values="b"
+    )
+    # The copies of one study differ by 1e-12 in the losses, not by the noise.
+    assert (vp[0] - vp[1]).abs().max() < 1e-8 and vp[0].std() > 1e-3
+    rates = mc.landing_rates(landed, "approach3/normalised", reference="vpnls")
+    assert rates["far"].n == studies * 2 and rates["changing studies"].n == studies
+    # Normalised least squares lands on the VPNLS optimum: never farther than VPNLS's error.
+    assert rates["far"].hits == 0
