@@ -6,11 +6,20 @@
   widget manager reads the state only once the document has loaded, so it still finds it.
 * A figure's image without alt text, or whose alt text is only the file name (myst-nb
   names output images by a hash), takes the figure's caption as its alt text.
+* The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB)
+  and their message catalogues (``_static/locales``, used at build time only). The
+  downloadable executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from
+  the execution cache where myst-nb left them out) but not the saved widget state (each
+  slider frame again as base64 PNG): in Jupyter the slider cells draw their frames when
+  run.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+from pathlib import Path
 
 from docutils import nodes
 
@@ -49,7 +58,47 @@ def _caption_as_alt(app, doctree, docname) -> None:
                 image["alt"] = text
 
 
+def _drop_unread_files(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir)
+    for source_map in (out / "_static").rglob("*.map"):
+        source_map.unlink()
+    shutil.rmtree(out / "_static" / "locales", ignore_errors=True)
+    for notebook in (out / "_sources").rglob("*.ipynb"):
+        data = json.loads(notebook.read_text())
+        changed = _fill_outputs_from_cache(app, data)
+        if data.get("metadata", {}).pop("widgets", None) is not None or changed:
+            notebook.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+
+
+def _fill_outputs_from_cache(app, data: dict) -> bool:
+    """Put the cached outputs into a downloadable notebook that has none; True if done.
+
+    myst-nb 1.4.0 writes the executed notebook that the download button serves from the
+    notebook it read, and when the outputs come from the execution cache it merges them
+    into a copy only, so a chapter that was not re-executed downloads without outputs.
+    """
+    code = [c for c in data.get("cells", []) if c.get("cell_type") == "code"]
+    if not code or any(c.get("outputs") for c in code):
+        return False
+    if app.config.nb_execution_mode != "cache":
+        return False
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(app.config.nb_execution_cache_path or ".jupyter_cache")
+    try:
+        _, merged = cache.merge_match_into_notebook(nbformat.from_dict(data))
+    except KeyError:  # not in the cache: leave the notebook as it is
+        return False
+    data.clear()
+    data.update(json.loads(nbformat.writes(merged)))
+    return True
+
+
 def setup(app):
     app.connect("html-page-context", _state_to_end_of_body, priority=950)
     app.connect("doctree-resolved", _caption_as_alt)
+    app.connect("build-finished", _drop_unread_files)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

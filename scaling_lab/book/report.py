@@ -25,6 +25,9 @@ def csv_data_uri(df: pd.DataFrame) -> str:
     return "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
 
 
+#: How a missing value (NaN, None) reads in a table.
+MISSING = "–"
+
 #: Display names for column and index labels that are code names in the library's
 #: frames. The CSV download keeps the code names (they are what a script reads).
 HEADER_WORDS: dict[str, str] = {
@@ -66,6 +69,11 @@ def readable_headers(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _count(x: object) -> str:
+    """An integer as a count: separators from 10,000 on (so years stay 2022)."""
+    return f"{x:,}" if abs(int(x)) >= 10_000 else f"{x}"
+
+
 def table(
     df: pd.DataFrame,
     filename: str,
@@ -77,8 +85,10 @@ def table(
 
     ``max_rows`` shows only the first rows on the page; the CSV always has all of them.
     Column labels and index names are shown in words (:func:`readable_label`); the CSV
-    keeps them as they are. The caption sits above the table, outside the box that
-    scrolls sideways when the table is wider than the page, so it is never cut off.
+    keeps them as they are. Integer columns read as counts, with thousands separators
+    from 10,000 on (a string ``float_format`` applies to the other numbers); missing
+    values read as ``–``. The caption sits above the table, outside the box that scrolls
+    sideways when the table is wider than the page, so it is never cut off.
     """
     if not filename.endswith(".csv"):
         raise ValueError(f"filename must end with .csv, got {filename!r}")
@@ -87,7 +97,12 @@ def table(
     if isinstance(float_format, dict):  # per-column formats, keyed by the code names
         float_format = {readable_label(c): f for c, f in float_format.items()}
         numeric = [c for c in numeric if c in float_format]
-    styled = readable_headers(shown).style.format(float_format, subset=numeric)
+    styled = readable_headers(shown).style.format(na_rep=MISSING)
+    if isinstance(float_format, str):  # counts read as counts: 111,000,000, not 1.11e+08
+        counts = [readable_label(c) for c in shown.select_dtypes("integer").columns]
+        styled = styled.format(_count, subset=counts, na_rep=MISSING)
+        numeric = [c for c in numeric if c not in counts]
+    styled = styled.format(float_format, subset=numeric, na_rep=MISSING)
     parts = ['<div class="scaling-lab-table">']
     if caption:
         parts.append(f'<p class="scaling-lab-table-caption">{html.escape(caption)}</p>')
