@@ -4,6 +4,8 @@
   about 1.4 MB on a slider page) as a ``<script>`` in ``<head>``, ahead of the text, so
   nothing painted until it had arrived. It moves to the end of the body instead; the
   widget manager reads the state only once the document has loaded, so it still finds it.
+* A code cell whose code only stores values for the text (``glue(...)`` calls) shows no
+  code: it is plumbing between the computation and the prose, not something to read.
 * A figure's image without alt text, or whose alt text is only the file name (myst-nb
   names output images by a hash), takes the figure's caption as its alt text.
 * The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB)
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -44,6 +47,34 @@ def _state_to_end_of_body(app, pagename, templatename, context, doctree) -> None
     # The body is JSON already escaped for a <script> element by myst-nb.
     tags = "".join(f'<script type="{WIDGET_STATE}">{body}</script>' for body in moved)
     context["body"] = context.get("body", "") + tags
+
+
+def _only_glue(code: str) -> bool:
+    """True when every statement of ``code`` is a call of ``glue`` or ``<module>.glue``."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and (
+            (isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "glue")
+            or (isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "glue")
+        )
+        for stmt in body
+    )
+
+
+def _hide_glue_only_code(app, doctree) -> None:
+    for source in list(doctree.findall(nodes.container)):
+        if source.get("nb_element") != "cell_code_source":
+            continue
+        if _only_glue(source.astext()):
+            cell = source.parent
+            source.parent.remove(source)
+            if not cell.children:  # nothing left to show: drop the empty cell
+                cell.parent.remove(cell)
 
 
 def _caption_as_alt(app, doctree, docname) -> None:
@@ -99,6 +130,7 @@ def _fill_outputs_from_cache(app, data: dict) -> bool:
 
 def setup(app):
     app.connect("html-page-context", _state_to_end_of_body, priority=950)
+    app.connect("doctree-read", _hide_glue_only_code)
     app.connect("doctree-resolved", _caption_as_alt)
     app.connect("build-finished", _drop_unread_files)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -10,6 +10,10 @@ still on its way.
 
 from __future__ import annotations
 
+import ast
+import html
+import re
+
 import pytest
 
 from .conftest import PREFIX, SITE, LoadedPage, serve
@@ -188,3 +192,29 @@ def test_whole_site_within_budget():
     total = sum(f.stat().st_size for f in SITE.rglob("*") if f.is_file())
     print(f"site: {total / 1e6:.1f} MB")
     assert total <= SITE_BUDGET, f"site is {total / 1e6:.1f} MB"
+
+
+CELL_INPUT = re.compile(r'<div class="cell_input docutils container">\s*(.*?)</pre>', re.S)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_visible_code_cell_only_stores_values_for_the_text(path):
+    shown = [
+        html.unescape(re.sub(r"<[^>]+>", "", block))
+        for block in CELL_INPUT.findall((SITE / path).read_text())
+    ]
+    glue_only = [code for code in shown if code.strip() and _only_glue_calls(code)]
+    assert glue_only == [], f"{path}: {glue_only[:2]}"
+
+
+def _only_glue_calls(code: str) -> bool:
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return False
+    return all(
+        isinstance(s, ast.Expr)
+        and isinstance(s.value, ast.Call)
+        and getattr(s.value.func, "id", getattr(s.value.func, "attr", None)) == "glue"
+        for s in body
+    )
