@@ -218,3 +218,43 @@ def _only_glue_calls(code: str) -> bool:
         and getattr(s.value.func, "id", getattr(s.value.func, "attr", None)) == "glue"
         for s in body
     )
+
+
+def test_screen_readers_hear_the_slider_readout(open_at):
+    page = open_at(WIDGET_PAGES[0], DESKTOP).page
+    page.wait_for_selector(".scaling-lab-slider-figure .noUi-handle", timeout=15_000)
+    handle = page.locator(".scaling-lab-slider-figure .noUi-handle").first
+    handle.focus()
+    at_start = handle.get_attribute("aria-valuenow") == "0"
+    page.keyboard.press("ArrowRight" if at_start else "ArrowLeft")
+    page.wait_for_timeout(200)
+    pairs = page.evaluate(
+        """() => [...document.querySelectorAll('.scaling-lab-slider-figure .noUi-handle')]
+            .map(h => [h.getAttribute('aria-valuetext'),
+                       h.closest('.widget-slider').querySelector('.widget-readout')
+                        .textContent.trim()])"""
+    )
+    assert pairs and all(text == readout for text, readout in pairs), pairs
+
+
+ICON = re.compile(r'class="([^"]*\b(?:fa-solid|fa-brands|fa-regular|fas|fab|far)\b[^"]*)"')
+
+
+def test_icons_come_from_the_small_stylesheet_not_the_font_awesome_script():
+    css = (SITE / "_static" / "icons.css").read_text()
+    used, drawn = set(), set(re.findall(r"\.(fa[a-z-]*)\.fa-([a-z-]+)::before", css))
+    for page in [*SITE.rglob("*.html")]:
+        text = page.read_text(errors="replace")
+        assert "fontawesome.js" not in text, page
+        for classes in ICON.findall(text):
+            names = classes.split()
+            packs = [
+                n
+                for n in names
+                if n in ("fa-solid", "fa-brands", "fa-regular", "fas", "fab", "far")
+            ]
+            icons = [
+                n[3:] for n in names if n.startswith("fa-") and n not in packs and n != "fa-lg"
+            ]
+            used.update((p, i) for p in packs for i in icons)
+    assert len(used) >= 10 and used <= drawn, sorted(used - drawn)
