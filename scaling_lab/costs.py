@@ -117,7 +117,7 @@ def _scalar(x: np.ndarray) -> float | np.ndarray:
     return float(x) if np.ndim(x) == 0 else x
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GpuPricing:
     """Assumptions that turn FLOPs into GPU-hours and dollars, stated explicitly.
 
@@ -135,6 +135,12 @@ class GpuPricing:
             raise ValueError(f"mfu must be in (0, 1], got {self.mfu!r}")
         if not self.usd_per_gpu_hour > 0 or not self.peak_flops > 0:
             raise ValueError("usd_per_gpu_hour and peak_flops must be positive")
+
+    def __repr__(self) -> str:
+        return (
+            f"GpuPricing({self.gpu}: {self.peak_flops / 1e12:g} TFLOP/s peak, "
+            f"MFU {self.mfu:.0%}, {self.usd_per_gpu_hour:.2f} USD per GPU-hour)"
+        )
 
     def gpu_hours(self, flops: ArrayLike) -> np.ndarray | float:
         """GPU-hours to execute ``flops`` at ``mfu`` of ``peak_flops``."""

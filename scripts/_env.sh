@@ -1,5 +1,5 @@
 # Shared by scripts/build-book and scripts/test: make .venv and install what it needs.
-# Re-installs only when requirements.txt or pyproject.toml change.
+# Re-installs only when requirements.txt (the lock) or pyproject.toml change.
 ensure_venv() {
     local py="${PYTHON:-python3}"
     if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -13,8 +13,13 @@ ensure_venv() {
     local want
     want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        .venv/bin/python -m pip install --quiet --upgrade pip
-        .venv/bin/python -m pip install --quiet -r requirements.txt -e .
+        # requirements.txt is the complete lock (every package, pip and the build backend
+        # included, each with its hashes; generated from requirements.in). Installing it
+        # with --require-hashes --no-deps gives exactly the locked set; the package itself
+        # is then added without dependencies and without an isolated (unlocked) build env.
+        .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements.txt
+        .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+        .venv/bin/python -m pip check
         echo "$want" > "$stamp"
     fi
 }

@@ -164,39 +164,66 @@ def vertex_shift_figure(
     return fig
 
 
+def _offset_drift_panels(magnitude: float, grid: float, surface: LossSurface, cs: np.ndarray):
+    """(title, fit, optima, vertex error, extrapolated error) for offset and drift."""
+    panels = []
+    for title, bias in [
+        (f"offset by {magnitude:g}×", {"center_scale": magnitude}),
+        (f"drift to {magnitude:g}×", {"drift": magnitude}),
+    ]:
+        fit = fit_approach2(sample_isoflops(surface, grid=grid, **bias))
+        opt = fit.optima
+        vertex_err = opt["D_opt"] / surface.D_opt(opt["budget"].to_numpy()) - 1
+        panels.append((title, fit, opt, vertex_err, extrapolation_curve(fit, surface, cs)))
+    return panels
+
+
+_OFFSET_DRIFT_CS = np.geomspace(1e17, 1e24, 50)
+
+
+def offset_drift_ylim(
+    magnitudes: Sequence[float], grids: Sequence[float], surface: LossSurface | None = None
+) -> tuple[float, float]:
+    """One y range (percent) that holds :func:`offset_drift_figure` for every combination.
+
+    Pass it as ``ylim`` to every frame of a slider, so the axis does not rescale between
+    frames and the growth of the error with the magnitude stays visible.
+    """
+    surface = SURFACES["symmetric"] if surface is None else surface
+    values = [0.0]
+    for magnitude in magnitudes:
+        for grid in grids:
+            for *_, vertex_err, curve in _offset_drift_panels(
+                magnitude, grid, surface, _OFFSET_DRIFT_CS
+            ):
+                values.extend(100 * np.asarray(vertex_err))
+                values.extend(100 * np.asarray(curve))
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad
+
+
 def offset_drift_figure(
     magnitude: float,
     grid: float,
     surface: LossSurface | None = None,
     figsize: tuple[float, float] = (9.0, 3.6),
+    ylim: tuple[float, float] | None = None,
 ) -> plt.Figure:
     """Relative error of D* against compute under a constant offset (left) and a drift (right).
 
     Crosses are the per-budget parabola vertices, the line the fitted power law
-    extrapolated to 1e24 FLOPs; a flat line means a correct exponent.
+    extrapolated to 1e24 FLOPs; a flat line means a correct exponent. ``ylim`` fixes the
+    y range (see :func:`offset_drift_ylim`); by default it fits this figure alone.
     """
 
     surface = SURFACES["symmetric"] if surface is None else surface
     fig, axes = plt.subplots(1, 2, figsize=figsize, layout="constrained", sharey=True)
-    cs = np.geomspace(1e17, 1e24, 50)
-    for ax, (title, bias) in zip(
-        axes,
-        [
-            (f"offset by {magnitude:g}×", {"center_scale": magnitude}),
-            (f"drift to {magnitude:g}×", {"drift": magnitude}),
-        ],
-        strict=True,
+    cs = _OFFSET_DRIFT_CS
+    for ax, (title, fit, opt, vertex_err, curve) in zip(
+        axes, _offset_drift_panels(magnitude, grid, surface, cs), strict=True
     ):
-        fit = fit_approach2(sample_isoflops(surface, grid=grid, **bias))
-        opt = fit.optima
-        vertex_err = opt["D_opt"] / surface.D_opt(opt["budget"].to_numpy()) - 1
-        ax.plot(
-            cs,
-            100 * extrapolation_curve(fit, surface, cs),
-            "--",
-            color="tab:red",
-            label="fitted power law",
-        )
+        ax.plot(cs, 100 * curve, "--", color="tab:red", label="fitted power law")
         ax.plot(opt["budget"], 100 * vertex_err, **INFERRED_STYLE, label="parabola vertices")
         ax.axhline(0.0, color="black", lw=0.8)
         ax.axvspan(1e17, 1e21, color="0.92", zorder=0)
@@ -206,6 +233,8 @@ def offset_drift_figure(
             f"{title}: a = {fit.a:.4f}, b = {fit.b:.4f} (true {surface.a:.4f}, {surface.b:.4f})",
             fontsize=9,
         )
+    if ylim is not None:
+        axes[0].set_ylim(*ylim)
     axes[0].set_ylabel("D*: relative error (%)")
     axes[0].legend(loc="lower left")
     return fig

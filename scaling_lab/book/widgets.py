@@ -59,8 +59,11 @@ class Slider:
             description=self.title,
             continuous_update=True,
             readout=True,
-            style={"description_width": "initial"},
-            layout=w.Layout(width="420px"),
+            # One label width for every slider, so two sliders of a figure line up; the
+            # slider fills the column up to 36em and shrinks with it, so its value
+            # readout stays on screen at phone width.
+            style={"description_width": "10em"},
+            layout=w.Layout(width="100%", max_width="36em"),
         )
 
 

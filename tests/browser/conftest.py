@@ -10,12 +10,15 @@ page that asks for a root-absolute path (``/_static/...``) gets a 404 and fails.
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlparse
 
 import pytest
@@ -43,10 +46,40 @@ LOAD_TIMEOUT_MS = 90_000
 PREFIX = "/scaling-lab"
 
 
+#: Served gzip-compressed when the browser accepts it, as GitHub Pages serves them; the
+#: page-weight budgets are bytes transferred, so they are measured the same way here.
+COMPRESSED = {".html", ".js", ".css", ".json", ".svg", ".txt", ".map", ".md", ".ipynb"}
+
+
+@functools.lru_cache(maxsize=512)
+def _gzipped(path: str, mtime: float) -> bytes:
+    return gzip.compress(Path(path).read_bytes(), compresslevel=6, mtime=0)
+
+
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):
     """Serves SITE below ``prefix`` only; any other path is a 404."""
 
     prefix = ""
+    #: seconds to hold each response whose URL path ends with one of these suffixes
+    delays: ClassVar[dict[str, float]] = {}
+
+    def do_GET(self) -> None:
+        bare = urlparse(self.path).path
+        for suffix, seconds in self.delays.items():
+            if bare.endswith(suffix):
+                time.sleep(seconds)
+        path = Path(self.translate_path(self.path))
+        accepts = "gzip" in self.headers.get("Accept-Encoding", "")
+        if not (accepts and path.is_file() and path.suffix in COMPRESSED):
+            super().do_GET()
+            return
+        body = _gzipped(str(path), path.stat().st_mtime)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def translate_path(self, path: str) -> str:
         if self.prefix:
@@ -69,11 +102,15 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(prefix: str = "") -> Iterator[str]:
-    """Serve the built site on a free port; yield its base URL (without a final /)."""
+def serve(prefix: str = "", delays: dict[str, float] | None = None) -> Iterator[str]:
+    """Serve the built site on a free port; yield its base URL (without a final /).
+
+    ``delays`` holds responses whose path ends with a key for that many seconds (a slow
+    network for one file).
+    """
     if not (SITE / "index.html").exists():
         pytest.fail(f"no built site at {SITE}: run ./scripts/build-book first")
-    handler_class = type("Handler", (_SiteHandler,), {"prefix": prefix})
+    handler_class = type("Handler", (_SiteHandler,), {"prefix": prefix, "delays": delays or {}})
     handler = functools.partial(handler_class, directory=str(SITE))
     server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -105,8 +142,15 @@ def browser() -> Iterator[Browser]:
 class LoadedPage:
     """A page opened with non-local requests aborted, and the errors it logged."""
 
-    def __init__(self, browser: Browser, url: str, block: tuple[str, ...] = ()) -> None:
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(
+        self,
+        browser: Browser,
+        url: str,
+        block: tuple[str, ...] = (),
+        viewport: tuple[int, int] = (1280, 900),
+    ) -> None:
+        width, height = viewport
+        self.context = browser.new_context(viewport={"width": width, "height": height})
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.aborted: list[str] = []

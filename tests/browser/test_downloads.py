@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 from .conftest import SITE
 
 PAGES = sorted(p.relative_to(SITE).as_posix() for p in (SITE / "book").glob("*.html"))
+FLOAT = re.compile(r"(?<![\w.+-])-?\d+\.\d+(?:e[+-]\d+)?(?![\w.])")
 LINK = re.compile(r'<a download="([^"]+\.csv)" href="data:text/csv;base64,([^"]+)">')
 
 
@@ -29,7 +31,12 @@ def test_each_output_table_has_a_csv_download(path):
     links = LINK.findall(html)
     assert len(links) == output_tables(html), path
     for filename, payload in links:
-        frame = pd.read_csv(io.StringIO(base64.b64decode(payload).decode()))
+        text = base64.b64decode(payload).decode()
+        # Every float is written as its shortest round-trip form ("406.4", never
+        # "406.39999999999998"), so the download reads as the value it holds.
+        noisy = [f for f in FLOAT.findall(text) if repr(float(f)) != f]
+        assert noisy == [], f"{filename}: {noisy[:5]}"
+        frame = pd.read_csv(io.StringIO(text))
         rows = re.search(
             rf'download="{re.escape(filename)}".*?\(full precision, (\d+) rows\)', html, re.S
         )
@@ -49,3 +56,21 @@ def test_download_link_saves_the_csv_in_the_browser(open_page):
     ]
     assert saved.loc["asymmetric", "D* error: XL"] < saved.loc["asymmetric", "D* error: XS"] < 0
     assert (saved.filter(like="compute wasted") >= 0).all().all()
+
+
+NOTEBOOKS = sorted((SITE / "_sources" / "book").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_ipynb_download_is_the_executed_notebook(notebook):
+    # The download button offers "the executed notebook": its code cells carry outputs
+    # (myst-nb leaves them out for a chapter served from the execution cache; the
+    # book's `reading` extension puts them back), without the saved slider frames.
+    data = json.loads(notebook.read_text())
+    code = [c for c in data["cells"] if c["cell_type"] == "code"]
+    assert code and any(c.get("outputs") for c in code), f"{notebook.name}: no outputs"
+    assert "widgets" not in data.get("metadata", {}), notebook.name
+
+
+def test_chapters_offer_an_ipynb_download():
+    assert len(NOTEBOOKS) >= 15, NOTEBOOKS
