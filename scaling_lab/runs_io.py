@@ -30,6 +30,9 @@ MIN_RUNS_PER_BUDGET = 3
 #: Columns a runs file must have, and the optional one.
 REQUIRED_COLUMNS: tuple[str, ...] = ("params", "tokens", "loss")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("budget",)
+#: Field separators a runs file may use (comma first; semicolon and tab as spreadsheets
+#: in many locales write them).
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 
 
 class RunsError(ValueError):
@@ -93,7 +96,8 @@ def read_runs(
     """Read and validate a runs CSV; raise :class:`RunsError` on any hard problem."""
     source = str(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        sep = sniff_delimiter(path)
+        raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise RunsError(source, "the file is empty") from None
     except UnicodeDecodeError:
@@ -105,6 +109,19 @@ def read_runs(
         raise RunsError(source, f"cannot read the file ({exc.strerror or exc})") from None
     labels = tuple(f"row {i + 1} (line {i + 2})" for i in range(len(raw)))
     return _prepare(raw, source, labels, grouping_tolerance, flop_tolerance)
+
+
+def sniff_delimiter(path: str | Path) -> str:
+    """The field separator of a runs file: the one of :data:`DELIMITERS` that splits its
+    header into the required columns (``","`` when none does, so that the missing-column
+    error names what was found)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        header = f.readline()
+    for sep in DELIMITERS:
+        names = {part.strip().strip('"').lower() for part in header.split(sep)}
+        if set(REQUIRED_COLUMNS) <= names:
+            return sep
+    return ","
 
 
 def prepare_runs(
@@ -184,15 +201,25 @@ def _prepare(
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         found = ", ".join(map(str, raw.columns)) or "none"
+        seps = [name for sep, name in _SEPARATOR_NAMES.items() if sep in found]
+        hint = (
+            f" (the header holds {' and '.join(seps)}: separate fields by commas)" if seps else ""
+        )
         raise RunsError(
             source,
             f"missing column(s) {', '.join(missing)}; a runs file needs params, tokens, loss "
-            f"(and optionally budget); found: {found}",
+            f"(and optionally budget); found: {found}{hint}",
         )
     if len(raw) == 0:
         raise RunsError(source, "no runs: the file has a header but no data rows")
     columns = [c for c in (*OPTIONAL_COLUMNS, *REQUIRED_COLUMNS) if c in raw.columns]
     values = {c: _numeric_column(raw[c], c, source, labels) for c in columns}
+    if np.ptp(values["loss"]) == 0:
+        raise RunsError(
+            source,
+            f"every run has the same loss ({values['loss'][0]:g}); a scaling law needs losses "
+            "that fall with model size and data",
+        )
     budget_given = "budget" in values
     compute = 6.0 * values["params"] * values["tokens"]
     warnings: list[str] = []
@@ -216,6 +243,9 @@ def _prepare(
         | {"loss": values["loss"]}
     )
     return Runs(table, source, labels, budget_given, tuple(warnings))
+
+
+_SEPARATOR_NAMES = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
 def _numeric_column(col: pd.Series, name: str, source: str, labels: tuple[str, ...]) -> np.ndarray:

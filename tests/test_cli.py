@@ -174,6 +174,21 @@ BAD_INPUTS = {
         ["budget 1e+17", "2 run(s)", "row 1 (line 2)", "at least 3"],
     ),
     "empty file": (lambda: "", ["the file is empty"]),
+    "every loss equal": (
+        lambda: good_runs().assign(loss=3.0),
+        ["every run has the same loss (3)", "fall with model size"],
+    ),
+    "space-separated": (
+        lambda: good_runs().to_csv(index=False).replace(",", " "),
+        ["missing column(s) params, tokens, loss"],
+    ),
+    "comma header, semicolon rows": (
+        lambda: (
+            "params,tokens,loss\n"
+            + good_runs()[["params", "tokens", "loss"]].to_csv(index=False, header=False, sep=";")
+        ),
+        ["row 1 (line 2)", "not a number"],
+    ),
     "header only": (lambda: "params,tokens,loss\n", ["no runs"]),
 }
 
@@ -194,6 +209,23 @@ def test_bad_input_is_one_line_naming_file_row_and_problem(tmp_path, capsys, cas
     path = write(tmp_path, make())
     status, _, err = run_cli(["fit", path, "--bootstrap", "5"], capsys)
     assert_one_line_error(status, err, path, words)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_semicolon_and_tab_separated_files_fit_like_commas(tmp_path, capsys, sep):
+    df = sl.sample_isoflops(sl.SURFACES["chinchilla"], noise=0.005, seed=3)
+    comma, other = tmp_path / "comma.csv", tmp_path / "other.csv"
+    df.to_csv(comma, index=False)
+    df.to_csv(other, index=False, sep=sep)
+    a = fit_json(tmp_path, comma, capsys, "--bootstrap", "10")
+    b = fit_json(tmp_path, other, capsys, "--bootstrap", "10")
+    assert a["parameters"] == b["parameters"] and b["runs"] == len(df)
+
+
+def test_header_with_another_separator_is_named_in_the_error(tmp_path, capsys):
+    path = write(tmp_path, "params;tokens;los\n1e8;2e9;3.1\n")
+    status, _, err = run_cli(["fit", path], capsys)
+    assert_one_line_error(status, err, path, ["missing column(s)", "semicolons"])
 
 
 def test_single_budget_is_bad_input_for_approach2(tmp_path, capsys):
