@@ -55,7 +55,7 @@ from .fitting.approach2 import Approach2Fit
 from .fitting.data import check_option
 from .fitting.results import FitStatus, SurfaceFit
 from .refit import refit_vpnls_batch
-from .runs_io import Runs, check_runs_for, prepare_runs
+from .runs_io import Runs, check_runs_for, isoflop_budgets, isoflop_gap, prepare_runs
 from .surfaces import LossSurface
 
 METHODS: tuple[str, ...] = ("vpnls", "approach2", "approach3")
@@ -131,6 +131,7 @@ class Assessment:
     interval: str = "percentile"
     n_fallback: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    design_skipped: str = ""
 
     @property
     def n_boot(self) -> int:
@@ -247,6 +248,7 @@ class Assessment:
                 for c in self.targets
             ],
             "design_check": _design_dict(self.design),
+            "design_check_skipped": self.design_skipped or None,
             "warnings": list(self.warnings),
         }
         return out
@@ -300,9 +302,11 @@ def assess(
     warnings = list(runs.warnings)
     if runs.budgets.size < 2:
         warnings.append(
-            f"{runs.source}: all runs share one budget; the surface's exponents are poorly "
-            "identified from a single IsoFLOP curve"
+            f"{runs.source}: all runs share one budget ({runs.budgets[0]:.3g} FLOPs); one "
+            "IsoFLOP curve barely identifies the exponents, so expect wide intervals and "
+            "treat any extrapolation as a guess"
         )
+    gap = isoflop_gap(runs)
 
     fit, fitted, n_par = _fit(table, method)
     surface = fit.surface if isinstance(fit, SurfaceFit) else None
@@ -314,7 +318,18 @@ def assess(
         warnings.append(f"{method} fit: {fit.status.value} ({fit.message})")
 
     draws, se_draws, n_fallback = _bootstrap(
-        table, fit, method, scheme, int(n_boot), seed, fitted, resid, n_par, targets, progress
+        table,
+        fit,
+        method,
+        scheme,
+        int(n_boot),
+        seed,
+        fitted,
+        resid,
+        n_par,
+        targets,
+        progress,
+        within_budgets=runs.budgets.size == isoflop_budgets(runs).size,
     )
     draws = draws.reindex(columns=estimate.index)
     se = pd.Series(dtype=float)
@@ -341,20 +356,26 @@ def assess(
     if n_failed:
         warnings.append(f"{n_failed} of {n_boot} bootstrap refits failed and are left out")
 
-    design_surface = surface
-    if design_surface is None:  # Approach 2 has no surface: check the design on VPNLS's
-        try:
-            design_surface = fit_vpnls(table).surface
-        except (FitError, ValueError) as exc:
-            warnings.append(f"design check skipped: no VPNLS surface to check against ({exc})")
-    design = None
-    if design_surface is not None:
-        try:
-            design = check_design(
-                table, design_surface, extrapolate_to=max(targets), threshold=design_threshold
-            )
-        except ValueError as exc:
-            warnings.append(f"design check skipped: {exc}")
+    design, design_skipped = None, ""
+    if gap is not None:
+        design_skipped = gap
+    else:
+        curves = table[table["budget"].isin(isoflop_budgets(runs))]
+        design_surface = surface
+        if design_surface is None:  # Approach 2 has no surface: check the design on VPNLS's
+            try:
+                design_surface = fit_vpnls(table).surface
+            except (FitError, ValueError) as exc:
+                design_skipped = f"no VPNLS surface to check against ({exc})"
+        if design_surface is not None:
+            try:
+                design = check_design(
+                    curves, design_surface, extrapolate_to=max(targets), threshold=design_threshold
+                )
+            except ValueError as exc:
+                design_skipped = str(exc)
+        if design_skipped:
+            warnings.append(f"design check skipped: {design_skipped}")
     return Assessment(
         method=method,
         runs=runs,
@@ -373,6 +394,7 @@ def assess(
         interval=interval,
         n_fallback=n_fallback,
         warnings=tuple(warnings),
+        design_skipped=design_skipped,
     )
 
 
@@ -478,7 +500,8 @@ def standard_errors(
         down[:, j] -= step[:, j]
         q_up, q_down = surface_quantities(up, targets), surface_quantities(down, targets)
         for name in q_up:
-            g = (_on_scale(name, q_up[name]) - _on_scale(name, q_down[name])) / (2 * step[:, j])
+            with np.errstate(invalid="ignore"):  # failed draws (rows of NaN) stay NaN
+                g = (_on_scale(name, q_up[name]) - _on_scale(name, q_down[name])) / (2 * step[:, j])
             grads.setdefault(name, np.empty_like(P))[:, j] = g
     return {
         name: np.sqrt(np.maximum(np.einsum("ki,kij,kj->k", g, cov, g), 0.0))
@@ -486,14 +509,32 @@ def standard_errors(
     }
 
 
-def _bootstrap(table, fit, method, scheme, n_boot, seed, fitted, resid, n_par, targets, progress):
-    """Bootstrap draws of every quantity, their standard errors, and the from-scratch refits."""
+def _bootstrap(
+    table,
+    fit,
+    method,
+    scheme,
+    n_boot,
+    seed,
+    fitted,
+    resid,
+    n_par,
+    targets,
+    progress,
+    within_budgets=True,
+):
+    """Bootstrap draws of every quantity, their standard errors, and the from-scratch refits.
+
+    Runs (and residuals) are resampled within each budget when every budget holds an
+    IsoFLOP curve, so that each draw keeps the design's shape; otherwise (ladders, scattered
+    runs, where a budget may hold a single run) across all runs.
+    """
     if n_boot == 0:
         return pd.DataFrame(), pd.DataFrame(), 0
     budget = table["budget"].to_numpy()
     n = len(table)
     rng = np.random.default_rng(seed)
-    rows = resample_indices(n_boot, budget, rng, within_groups=True)
+    rows = resample_indices(n_boot, budget, rng, within_groups=within_budgets)
     if scheme == "cases":
         design_rows = rows
         loss = table["loss"].to_numpy()[rows]
@@ -645,7 +686,7 @@ def _report_lines(a: Assessment) -> list[str]:
 def _design_lines(a: Assessment) -> list[str]:
     d = a.design
     if d is None:
-        return ["design check: not available (see the warnings)"]
+        return [f"design check and Approach 2's IsoFLOP curves: skipped, {a.design_skipped}"]
     s = d.surface
     source = "the VPNLS surface" if a.method == "approach2" else "the fitted surface"
     lines = [

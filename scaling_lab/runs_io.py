@@ -27,6 +27,8 @@ GROUPING_TOLERANCE = 0.10
 FLOP_TOLERANCE = 0.05
 #: Fewest runs an IsoFLOP budget may hold (a parabola needs three).
 MIN_RUNS_PER_BUDGET = 3
+#: Fewest such budgets for an IsoFLOP analysis (Approach 2's curves, the design check, plan).
+MIN_ISOFLOP_BUDGETS = 3
 #: Columns a runs file must have, and the optional one.
 REQUIRED_COLUMNS: tuple[str, ...] = ("params", "tokens", "loss")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("budget",)
@@ -169,8 +171,35 @@ def group_budgets(compute: np.ndarray, tolerance: float = GROUPING_TOLERANCE) ->
     return out
 
 
+def isoflop_budgets(runs: Runs) -> np.ndarray:
+    """Budgets that hold an IsoFLOP curve: at least :data:`MIN_RUNS_PER_BUDGET` runs."""
+    values, counts = np.unique(runs.table["budget"].to_numpy(), return_counts=True)
+    return values[counts >= MIN_RUNS_PER_BUDGET]
+
+
+def isoflop_gap(runs: Runs) -> str | None:
+    """Why the runs do not support an IsoFLOP analysis (Approach 2's curves, the design
+    check, ``plan``), or ``None`` when at least :data:`MIN_ISOFLOP_BUDGETS` budgets hold
+    :data:`MIN_RUNS_PER_BUDGET` runs or more."""
+    curves = isoflop_budgets(runs).size
+    if curves >= MIN_ISOFLOP_BUDGETS:
+        return None
+    return (
+        f"{curves} of the {runs.budgets.size} budgets hold at least {MIN_RUNS_PER_BUDGET} runs, "
+        f"and IsoFLOP analysis needs {MIN_ISOFLOP_BUDGETS} such budgets (the runs are not an "
+        "IsoFLOP grid; the surface fit does not need one)"
+    )
+
+
 def check_runs_for(runs: Runs, method: str) -> None:
-    """Raise :class:`RunsError` when the runs cannot support ``method``'s fit."""
+    """Raise :class:`RunsError` when the runs cannot support ``method``'s fit.
+
+    Surface fits (VPNLS, Approach 3) take any design. Approach 2 fits a parabola per
+    budget, so every budget needs :data:`MIN_RUNS_PER_BUDGET` runs and there must be two
+    budgets at least.
+    """
+    if method != "approach2":
+        return
     budget = runs.table["budget"].to_numpy()
     values, counts = np.unique(budget, return_counts=True)
     for value, count in zip(values, counts, strict=True):
@@ -178,11 +207,12 @@ def check_runs_for(runs: Runs, method: str) -> None:
             rows = [runs.labels[i] for i in np.flatnonzero(budget == value)]
             raise RunsError(
                 runs.source,
-                f"budget {value:.4g} FLOPs has {count} run(s) ({'; '.join(rows)}); each IsoFLOP "
-                f"budget needs at least {MIN_RUNS_PER_BUDGET} runs (check the budget column "
-                f"or the grouping tolerance of {GROUPING_TOLERANCE:.0%})",
+                f"budget {value:.4g} FLOPs has {count} run(s) ({'; '.join(rows[:8])}); Approach 2 "
+                f"needs at least {MIN_RUNS_PER_BUDGET} runs on each IsoFLOP budget (check the "
+                f"budget column or the grouping tolerance of {GROUPING_TOLERANCE:.0%}, or fit "
+                "the surface with --method vpnls, which takes any design)",
             )
-    if method == "approach2" and values.size < 2:
+    if values.size < 2:
         raise RunsError(
             runs.source,
             f"Approach 2 needs at least 2 budgets to fit a power law of the optima; all runs "
