@@ -162,3 +162,14 @@ def test_weighted_grid_only_matches_unweighted_grid_with_equal_weights():
     b = sl.fit_vpnls(df, method="grid", weights=np.full(len(df), 2.5))
     assert (a.alpha, a.beta) == (b.alpha, b.beta)
     assert isinstance(b.to_frame(), pd.DataFrame)
+
+
+def test_robust_benchmark_times_both_fits_on_a_published_set(monkeypatch):
+    from scaling_lab import bench, datasets
+
+    if not Path(datasets.os.environ.get(datasets.MIRROR_VARIABLE, "/nonexistent")).is_dir():
+        pytest.skip("needs the offline mirror (SCALING_LAB_DATA)")
+    table = bench.robust_run(repeats=1, sets=("olmo_ladder",))
+    row = table.loc["olmo_ladder"]
+    assert row["runs"] == 30 and row["squared_ms"] > 0
+    assert row["ratio"] == pytest.approx(row["huber_ms"] / row["squared_ms"])

@@ -122,25 +122,58 @@ def huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
 
+def _full_rank(gram: np.ndarray) -> bool:
+    """A Gram matrix safely invertible: Hadamard ratio ``det / prod(diag)`` above 1e-12."""
+    return bool(np.linalg.det(gram) > 1e-12 * np.prod(np.diag(gram)))
+
+
 def huber_coefficients(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, delta: float, start: np.ndarray, max_iter=100
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    delta: float,
+    start: np.ndarray,
+    max_iter: int = 100,
+    pieces: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``c`` minimising ``sum w huber(y - X c)`` exactly (Newton on the quadratic pieces)."""
+    """``c`` minimising ``sum w huber(y - X c)`` exactly (Newton on the quadratic pieces).
+
+    ``pieces`` (which residuals were inside ``delta``, and the signs of the others, at a
+    nearby problem's solution) gives a second start: that piece's exact minimiser, used
+    when it beats ``start``; near the solution it is the solution.
+    """
     scale = np.sqrt(np.einsum("ij,ij->j", X, X))
     Xs = X / scale
     c = np.asarray(start, dtype=float) * scale
     r = y - Xs @ c
     f = float(w @ huber(r, delta))
+    if pieces is not None:
+        inside, sign = pieces
+        hq = (Xs.T * (w * inside)) @ Xs
+        if _full_rank(hq):
+            rhs = Xs.T @ (w * np.where(inside, y, delta * sign))
+            c_p = np.linalg.solve(hq, rhs)
+            r_p = y - Xs @ c_p
+            f_p = float(w @ huber(r_p, delta))
+            if f_p < f:
+                c, r, f = c_p, r_p, f_p
     quad = np.abs(r) <= delta
     for _ in range(max_iter):
         g = Xs.T @ (w * np.clip(r, -delta, delta))
         hq = (Xs.T * (w * quad)) @ Xs
         # Newton on the quadratic pieces when they have full rank (Hadamard ratio of the
-        # Gram matrix well away from zero); a reweighted, majorising step otherwise.
-        newton = np.linalg.det(hq) > 1e-12 * np.prod(np.diag(hq))
+        # Gram matrix well away from zero). Otherwise the step towards the minimiser of the
+        # piece in which the three smallest residuals are also quadratic (the L1-like
+        # solution interpolates about three runs); the line search below keeps descent.
+        newton = _full_rank(hq)
         if not newton:
-            v = w * np.minimum(1.0, delta / np.maximum(np.abs(r), np.finfo(float).tiny))
-            hq = (Xs.T * v) @ Xs
+            near = quad.copy()
+            near[np.argpartition(np.abs(r), 3)[:3]] = True
+            hq = (Xs.T * (w * near)) @ Xs
+            if not _full_rank(hq):  # reweighted, majorising step: always positive definite
+                v = w * np.minimum(1.0, delta / np.maximum(np.abs(r), np.finfo(float).tiny))
+                hq, near = (Xs.T * v) @ Xs, quad
+            g = Xs.T @ (w * np.where(near, r, np.clip(r, -delta, delta)))
         step = np.linalg.solve(hq, g)
         t = 1.0
         for _ in range(60):
@@ -168,12 +201,15 @@ class _HuberProblem:
     base: _Projection
     w: np.ndarray
     delta: float
+    pieces: tuple[np.ndarray, np.ndarray] | None = None
 
     def state(self, theta: np.ndarray, start: np.ndarray):
         """Exact ``(E, A, B)`` at ``theta``, the residuals, the objective and the design."""
         X = self.base.design(theta)
-        coef = huber_coefficients(X, self.base.loss, self.w, self.delta, start)
-        r = self.base.loss - X @ coef
+        y = self.base.loss
+        coef = huber_coefficients(X, y, self.w, self.delta, start, pieces=self.pieces)
+        r = y - X @ coef
+        self.pieces = (np.abs(r) <= self.delta, np.sign(r))
         return coef, r, float(self.w @ huber(r, self.delta)), X
 
 
