@@ -363,3 +363,26 @@ def test_every_subcommand_is_registered(tmp_path, capsys):
     # `families validate DIR` reaches the families validator through main().
     status, out, _ = run_cli(["families", "validate", tmp_path / "missing"], capsys)
     assert status == 1 and "no such folder" in out
+
+
+def test_huber_loss_through_the_cli_resists_outlying_runs(tmp_path, capsys):
+    truth = sl.SURFACES["chinchilla"]
+    df = sl.sample_isoflops(truth, noise=0.01, seed=0)
+    df.loc[[7, 40, 61], "loss"] += 0.1
+    path = write(tmp_path, df)
+    status, _, err = run_cli(["fit", path, "--bootstrap", "0"], capsys)
+    assert status == 0 and "--loss huber down-weights them" in err
+    squared = fit_json(tmp_path, path, capsys, "--bootstrap", "0")
+    robust = fit_json(tmp_path, path, capsys, "--bootstrap", "10", "--loss", "huber")
+    assert robust["loss"] == "huber" and robust["delta"] == 1e-3
+    clean_runs = sl.sample_isoflops(truth, noise=0.01, seed=0)
+
+    def moved(report, loss):  # largest relative change of the five from the same fit, clean
+        clean = sl.fit_vpnls(clean_runs, loss=loss).surface.to_dict()
+        return max(abs(report["parameters"][k]["estimate"] / v - 1) for k, v in clean.items())
+
+    assert moved(robust, "huber") < 0.5 * moved(squared, "squared")
+    status, _, err = run_cli(["fit", path, "--loss", "huber", "--method", "approach2"], capsys)
+    assert status == 2 and err.strip() == (
+        "scaling-lab: error: loss='huber' needs method 'vpnls' (got 'approach2')"
+    )
