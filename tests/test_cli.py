@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import binomtest
 
 import scaling_lab as sl
+from scaling_lab.assess import assess as assess_runs
 from scaling_lab.cli import build_parser, main
 
 FIVE = ("E", "A", "B", "alpha", "beta")
@@ -275,7 +276,7 @@ def test_noisy_ladder_intervals_cover_the_truth():
     for seed in range(30):
         runs = ladder(truth)
         runs["loss"] += 0.005 * np.random.default_rng(seed).standard_normal(len(runs))
-        table = sl.assess.assess(runs, n_boot=100, seed=seed).intervals()
+        table = assess_runs(runs, n_boot=100, seed=seed).intervals()
         for name in hits:
             hits[name] += (
                 table.loc[name, "lower"] <= getattr(truth, name) <= table.loc[name, "upper"]
@@ -303,8 +304,8 @@ def test_single_budget_fits_with_a_warning_and_wide_intervals(tmp_path, capsys):
     assert status == 0
     assert "one IsoFLOP curve barely identifies the exponents" in err
     assert "skipped" in out
-    full = sl.assess.assess(df, n_boot=100).intervals().loc["alpha"]
-    single = sl.assess.assess(one, n_boot=100).intervals().loc["alpha"]
+    full = assess_runs(df, n_boot=100).intervals().loc["alpha"]
+    single = assess_runs(one, n_boot=100).intervals().loc["alpha"]
     assert single["upper"] - single["lower"] > 3 * (full["upper"] - full["lower"])
 
 
