@@ -332,3 +332,30 @@ def test_fit_warns_about_outlying_runs_and_names_the_huber_loss():
     assert abs(robust.estimate["alpha"] - clean.alpha) < abs(
         assess(df, n_boot=0).estimate["alpha"] - clean.alpha
     )
+
+
+@pytest.mark.parametrize("condition", sl.coverage.NOISE_CONDITIONS)
+def test_noise_conditions_have_total_sd_near_0_01(condition):
+    from scaling_lab.coverage import noisy_losses
+
+    runs = sl.sample_isoflops(sl.SURFACES["chinchilla"])
+    rng = np.random.default_rng(0)
+    draws = np.array([noisy_losses(condition, runs, rng) for _ in range(2000)])
+    sd = np.sqrt(np.mean(draws**2))
+    expected = np.sqrt(0.01**2 + 0.05 * 0.05**2) if condition.startswith("5%") else 0.01
+    assert sd == pytest.approx(expected, rel=0.03), condition
+    within = draws[:, runs["budget"] == 1e19]
+    shared = np.mean(np.corrcoef(within.T)[np.triu_indices(15, 1)])
+    # Correlation within a curve: offset variance share (0.5 and 0.12) or none.
+    assert (shared > 0.06) == condition.startswith("per-curve offsets"), (condition, shared)
+
+
+def test_noise_coverage_table_counts_hits_per_condition_and_scheme():
+    from scaling_lab.coverage import noise_coverage_table
+
+    table = noise_coverage_table(["i.i.d. Gaussian"], n_reps=4, n_boot=20)
+    assert set(table["scheme"]) == {"parametric", "curves"} and (table["n"] == 4).all()
+    assert np.allclose(table["coverage"], table["hits"] / 4)
+    assert ((table["lower"] <= table["coverage"]) & (table["coverage"] <= table["upper"])).all()
+    again = noise_coverage_table(["i.i.d. Gaussian"], n_reps=4, n_boot=20)
+    pd.testing.assert_frame_equal(table, again)
