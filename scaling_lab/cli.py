@@ -27,6 +27,7 @@ from .assess import DEFAULT_LEVEL, DEFAULT_SCHEME, DESIGN_THRESHOLD, METHODS, SC
 from .datasets import DatasetError
 from .families.cli import register as register_families
 from .fitting import FitError
+from .fitting.vpnls import HUBER_DELTA, LOSSES
 from .runs_io import read_runs
 from .sampling import DEFAULT_BUDGETS, sample_isoflops
 from .surfaces import SURFACES, LossSurface
@@ -76,6 +77,8 @@ def fit_command(args: argparse.Namespace) -> int:
         level=args.level,
         design_threshold=args.design_threshold,
         progress=not args.no_progress,
+        loss=args.loss,
+        delta=args.delta,
     )
     print(result.report())
     for line in result.warnings:
@@ -180,6 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=DESIGN_THRESHOLD,
         help="warn when the design biases Approach 2's D* by more than this fraction",
+    )
+    fit.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="squared",
+        help="VPNLS objective: least squares, or Huber's loss (robust to outlying runs)",
+    )
+    fit.add_argument(
+        "--delta",
+        type=_positive,
+        default=HUBER_DELTA,
+        help=f"Huber threshold in loss units (default {HUBER_DELTA:g})",
     )
     fit.add_argument("--json", metavar="OUT.json", help="write the report as JSON")
     fit.add_argument("--plot", metavar="OUT.png", help="draw the runs, fit and intervals")

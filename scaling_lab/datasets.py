@@ -10,7 +10,9 @@ external file is committed to the repository.
 Every loader returns the fitters' schema (``budget, params, tokens, loss``) plus its
 source columns, following two conventions: Epoch's Chinchilla runs take the run's
 training FLOP as the budget and ``tokens = FLOP/(6 N)``; Llama 3 points take
-``params = budget/(6 tokens)``.
+``params = budget/(6 tokens)``. The training-run sets without an IsoFLOP design
+(``"gemstones"``, ``"olmo_ladder"``, ``"gadre2024"``) take ``budget = 6 N D`` and say
+which parameter count ``params`` is (``params_count``; ``params_nonembedding`` beside it).
 """
 
 from __future__ import annotations
@@ -62,11 +64,13 @@ def registry() -> dict[str, RegistryEntry]:
 
 def available() -> list[str]:
     """Names accepted by :func:`load`."""
-    return sorted(_LOADERS)
+    return sorted([*_LOADERS, *_SETS])
 
 
 def citation(name: str) -> str:
     """Whom to cite for dataset ``name``."""
+    if name in _SETS:
+        return _entry(_set_files(name)[0]).citation
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(available())}")
     return _entry(_LOADERS[name][0]).citation
@@ -97,12 +101,13 @@ def _download(entry: RegistryEntry) -> Path:
     import pooch
 
     cache = Path(os.environ.get(CACHE_VARIABLE) or pooch.os_cache("scaling_lab"))
+    relative = Path(entry.filename)  # files of a multi-file set live in a sub-folder
     try:
         path = pooch.retrieve(
             url=entry.url,
             known_hash=f"sha256:{entry.sha256}",
-            fname=entry.filename,
-            path=cache,
+            fname=relative.name,
+            path=cache / relative.parent,
             progressbar=False,
         )
     except ValueError as exc:
@@ -142,6 +147,8 @@ def _entry(name: str) -> RegistryEntry:
 
 def load(name: str) -> pd.DataFrame:
     """Dataset ``name`` as a DataFrame: ``budget, params, tokens, loss`` plus source columns."""
+    if name in _SETS:
+        return _SETS[name]()
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(available())}")
     file_name, reader = _LOADERS[name]
@@ -186,6 +193,128 @@ _LOADERS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
     "llama3": ("llama3", _llama3),
     "isoflops": ("isoflops", _consolidated),
     "isoflops_raw": ("isoflops_raw", _consolidated),
+}
+
+
+# --- training-run sets without a fixed IsoFLOP design ----------------------------------
+#
+# Each returns the fitters' schema with ``budget = 6 * params * tokens`` (each run is its
+# own budget unless runs share a compute), ``params`` the total parameter count where the
+# source gives one, ``params_nonembedding`` beside it, ``params_count`` naming the count
+# used, and ``flop_convention`` saying how the budget is counted (``flops_reported``
+# holds the source's own FLOP count where it has one).
+
+#: Gemstones' vocabulary size: its "no_embeds" count subtracts one 50304 x width matrix.
+GEMSTONES_VOCAB = 50304
+#: OLMo ladder: the in-loop validation loss used (C4-en, nats per token).
+OLMO_LOSS_COLUMN = "eval/c4_en-validation/CrossEntropyLoss"
+#: Gadre et al.: the evaluation used (their C4 validation shard, nats per token).
+GADRE_VAL_DATA = "c4_val"
+
+
+def _set_files(prefix: str) -> list[str]:
+    return sorted(name for name in registry() if name.startswith(f"{prefix}/"))
+
+
+def _schema(params, params_nonembedding, tokens, loss, count: str, source: str) -> dict:
+    params = pd.Series(params, dtype=float).reset_index(drop=True)
+    tokens = pd.Series(tokens, dtype=float).reset_index(drop=True)
+    return {
+        "budget": 6.0 * params * tokens,
+        "params": params,
+        "tokens": tokens,
+        "loss": pd.Series(loss, dtype=float).reset_index(drop=True),
+        "params_nonembedding": pd.Series(params_nonembedding, dtype=float).reset_index(drop=True),
+        "params_count": count,
+        "flop_convention": "6 * params * tokens",
+        "source": source,
+    }
+
+
+def _gemstones() -> pd.DataFrame:
+    """Gemstones' cooled-down runs: one end-of-schedule loss per (shape, token count)."""
+    raw = pd.read_json(fetch("gemstones/wandb_df_for_fitting_cool_end"), lines=True)
+    nonemb = raw["params_active_precise"] - GEMSTONES_VOCAB * raw["width"]
+    out = _schema(
+        raw["params_active_precise"], nonemb, raw["tokens"], raw["final_loss"], "total", "gemstones"
+    )
+    return pd.DataFrame(out | {"run": raw["run_name"].to_numpy(), "width": raw["width"].to_numpy()})
+
+
+def _olmo_ladder() -> pd.DataFrame:
+    """OLMo's ladder: the last (end-of-schedule) row of each run's evaluation history."""
+    rows = []
+    for name in _set_files("olmo_ladder"):
+        last = pd.read_csv(fetch(name)).iloc[-1]
+        run = name.split("/", 1)[1]
+        rows.append(
+            {
+                "run": run,
+                "size": run.split("-")[0],
+                "rerun": run.endswith("-rerun"),
+                "params": OLMO_NONEMBEDDING[run.split("-")[0]],
+                "tokens": float(last["throughput/total_tokens"]),
+                "loss": float(last[OLMO_LOSS_COLUMN]),
+                "flops_reported": 1e9 * float(last["throughput/total_training_Gflops"]),
+            }
+        )
+    raw = pd.DataFrame(rows)
+    out = _schema(
+        raw["params"],
+        raw["params"],
+        raw["tokens"],
+        raw["loss"],
+        "non-embedding (the ladder publishes no total count)",
+        "olmo_ladder",
+    )
+    keep = raw[["run", "size", "rerun", "flops_reported"]]
+    return pd.DataFrame(out | {c: keep[c].to_numpy() for c in keep.columns})
+
+
+#: OLMo ladder sizes to non-embedding parameter counts (``MODEL_PARAMS`` in its code).
+OLMO_NONEMBEDDING: dict[str, int] = {
+    "190M": 190_354_176,
+    "370M": 371_262_464,
+    "760M": 758_220_288,
+    "1B": 1_279_395_840,
+    "3B": 3_169_537_280,
+}
+
+
+def _gadre2024() -> pd.DataFrame:
+    """Gadre et al.'s 104 models: final C4-validation loss, total and non-embedding counts."""
+    import json
+
+    rows = []
+    for name in _set_files("gadre2024"):
+        record = json.loads(fetch(name).read_text())
+        hp = record["hyperparameters"]
+        loss = [r["loss"] for r in record["results"] if GADRE_VAL_DATA in str(r["val_data"])]
+        if len(loss) != 1:
+            raise DatasetError(f"{name}: expected one {GADRE_VAL_DATA} evaluation, got {len(loss)}")
+        rows.append(
+            {
+                "model": record["name"],
+                "train_set": record["dataset_name"],
+                "multiplier": float(hp["chinchilla_multiplier"]),
+                "params": float(hp["params"]),
+                "params_nonembedding": float(hp["params_no_embed"]),
+                "tokens": float(hp["tokens"]),
+                "loss": float(loss[0]),
+            }
+        )
+    raw = pd.DataFrame(rows)
+    out = _schema(
+        raw["params"], raw["params_nonembedding"], raw["tokens"], raw["loss"], "total", "gadre2024"
+    )
+    keep = raw[["model", "train_set", "multiplier"]]
+    return pd.DataFrame(out | {c: keep[c].to_numpy() for c in keep.columns})
+
+
+_SETS: dict[str, Callable[[], pd.DataFrame]] = {
+    "gemstones": _gemstones,
+    "olmo_ladder": _olmo_ladder,
+    "gadre2024": _gadre2024,
 }
 
 

@@ -103,6 +103,10 @@ def plot_isoflops(
 # --- practitioner tool: the figure of `scaling-lab fit --plot` ----------------------
 
 
+#: Budgets beyond which the runs figure drops its legend (colour still runs with compute).
+MAX_LEGEND_BUDGETS = 12
+
+
 def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) -> plt.Figure:
     """Runs, fitted IsoFLOP curves and optima (left); ``D*`` against compute with intervals.
 
@@ -117,17 +121,21 @@ def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) ->
     if surface is None:
         plot_isoflops(left, runs, fit=fit, legend=False)
     else:
-        budgets = np.unique(runs["budget"])
-        for color, budget in zip(budget_colors(budgets), budgets, strict=True):
+        budgets, counts = np.unique(runs["budget"], return_counts=True)
+        for color, budget, count in zip(budget_colors(budgets), budgets, counts, strict=True):
             part = runs[runs["budget"] == budget]
-            left.plot(part["params"], part["loss"], "o", ms=3.5, color=color, label=f"{budget:.2g}")
+            label = f"{budget:.2g}" if budgets.size <= MAX_LEGEND_BUDGETS else None
+            left.plot(part["params"], part["loss"], "o", ms=3.5, color=color, label=label)
+            if count < 3:  # not an IsoFLOP curve (a ladder, scattered runs): points only
+                continue
             ns = np.geomspace(part["params"].min(), part["params"].max(), 100)
             left.plot(ns, surface.loss(ns, budget / (6 * ns)), color=color, lw=1.2)
             left.plot(surface.N_opt(budget), surface.loss_opt(budget), **INFERRED_STYLE)
         left.set_xscale("log")
         left.set_xlabel("parameters N")
         left.set_ylabel("loss")
-        left.legend(title="budget (FLOPs)", ncol=2, fontsize=7, loc="upper right")
+        if budgets.size <= MAX_LEGEND_BUDGETS:
+            left.legend(title="budget (FLOPs)", ncol=2, fontsize=7, loc="upper right")
     left.set_title("runs, fitted IsoFLOP curves and optima (×)")
 
     cs = np.geomspace(runs["budget"].min(), max(max(assessment.targets), runs["budget"].max()), 80)

@@ -24,7 +24,7 @@ import pandas as pd
 from .analysis import symmetric_offsets
 from .assess import Assessment, assess, key
 from .design import vertex_shift_offsets
-from .runs_io import Runs, prepare_runs
+from .runs_io import Runs, RunsError, isoflop_gap, prepare_runs
 from .surfaces import LossSurface
 
 #: Candidate sweep widths (the k of "±k×"), narrowest first.
@@ -153,6 +153,9 @@ def plan_next(
     if int(n_points) != n_points or n_points < 3:
         raise ValueError(f"n_points must be an integer >= 3 (a parabola needs 3), got {n_points!r}")
     runs = prepare_runs(runs)
+    gap = isoflop_gap(runs)
+    if gap is not None:
+        raise RunsError(runs.source, f"plan proposes the next IsoFLOP curve, but {gap}")
     if assessment is None or assessment.method != "vpnls" or budget not in assessment.targets:
         assessment = assess(runs, method="vpnls", n_boot=n_boot, seed=seed, targets=(budget,))
     surface = assessment.surface

@@ -27,9 +27,14 @@ GROUPING_TOLERANCE = 0.10
 FLOP_TOLERANCE = 0.05
 #: Fewest runs an IsoFLOP budget may hold (a parabola needs three).
 MIN_RUNS_PER_BUDGET = 3
+#: Fewest such budgets for an IsoFLOP analysis (Approach 2's curves, the design check, plan).
+MIN_ISOFLOP_BUDGETS = 3
 #: Columns a runs file must have, and the optional one.
 REQUIRED_COLUMNS: tuple[str, ...] = ("params", "tokens", "loss")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("budget",)
+#: Field separators a runs file may use (comma first; semicolon and tab as spreadsheets
+#: in many locales write them).
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 
 
 class RunsError(ValueError):
@@ -93,7 +98,8 @@ def read_runs(
     """Read and validate a runs CSV; raise :class:`RunsError` on any hard problem."""
     source = str(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        sep = sniff_delimiter(path)
+        raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise RunsError(source, "the file is empty") from None
     except UnicodeDecodeError:
@@ -105,6 +111,19 @@ def read_runs(
         raise RunsError(source, f"cannot read the file ({exc.strerror or exc})") from None
     labels = tuple(f"row {i + 1} (line {i + 2})" for i in range(len(raw)))
     return _prepare(raw, source, labels, grouping_tolerance, flop_tolerance)
+
+
+def sniff_delimiter(path: str | Path) -> str:
+    """The field separator of a runs file: the one of :data:`DELIMITERS` that splits its
+    header into the required columns (``","`` when none does, so that the missing-column
+    error names what was found)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        header = f.readline()
+    for sep in DELIMITERS:
+        names = {part.strip().strip('"').lower() for part in header.split(sep)}
+        if set(REQUIRED_COLUMNS) <= names:
+            return sep
+    return ","
 
 
 def prepare_runs(
@@ -152,8 +171,35 @@ def group_budgets(compute: np.ndarray, tolerance: float = GROUPING_TOLERANCE) ->
     return out
 
 
+def isoflop_budgets(runs: Runs) -> np.ndarray:
+    """Budgets that hold an IsoFLOP curve: at least :data:`MIN_RUNS_PER_BUDGET` runs."""
+    values, counts = np.unique(runs.table["budget"].to_numpy(), return_counts=True)
+    return values[counts >= MIN_RUNS_PER_BUDGET]
+
+
+def isoflop_gap(runs: Runs) -> str | None:
+    """Why the runs do not support an IsoFLOP analysis (Approach 2's curves, the design
+    check, ``plan``), or ``None`` when at least :data:`MIN_ISOFLOP_BUDGETS` budgets hold
+    :data:`MIN_RUNS_PER_BUDGET` runs or more."""
+    curves = isoflop_budgets(runs).size
+    if curves >= MIN_ISOFLOP_BUDGETS:
+        return None
+    return (
+        f"{curves} of the {runs.budgets.size} budgets hold at least {MIN_RUNS_PER_BUDGET} runs, "
+        f"and IsoFLOP analysis needs {MIN_ISOFLOP_BUDGETS} such budgets (the runs are not an "
+        "IsoFLOP grid; the surface fit does not need one)"
+    )
+
+
 def check_runs_for(runs: Runs, method: str) -> None:
-    """Raise :class:`RunsError` when the runs cannot support ``method``'s fit."""
+    """Raise :class:`RunsError` when the runs cannot support ``method``'s fit.
+
+    Surface fits (VPNLS, Approach 3) take any design. Approach 2 fits a parabola per
+    budget, so every budget needs :data:`MIN_RUNS_PER_BUDGET` runs and there must be two
+    budgets at least.
+    """
+    if method != "approach2":
+        return
     budget = runs.table["budget"].to_numpy()
     values, counts = np.unique(budget, return_counts=True)
     for value, count in zip(values, counts, strict=True):
@@ -161,11 +207,12 @@ def check_runs_for(runs: Runs, method: str) -> None:
             rows = [runs.labels[i] for i in np.flatnonzero(budget == value)]
             raise RunsError(
                 runs.source,
-                f"budget {value:.4g} FLOPs has {count} run(s) ({'; '.join(rows)}); each IsoFLOP "
-                f"budget needs at least {MIN_RUNS_PER_BUDGET} runs (check the budget column "
-                f"or the grouping tolerance of {GROUPING_TOLERANCE:.0%})",
+                f"budget {value:.4g} FLOPs has {count} run(s) ({'; '.join(rows[:8])}); Approach 2 "
+                f"needs at least {MIN_RUNS_PER_BUDGET} runs on each IsoFLOP budget (check the "
+                f"budget column or the grouping tolerance of {GROUPING_TOLERANCE:.0%}, or fit "
+                "the surface with --method vpnls, which takes any design)",
             )
-    if method == "approach2" and values.size < 2:
+    if values.size < 2:
         raise RunsError(
             runs.source,
             f"Approach 2 needs at least 2 budgets to fit a power law of the optima; all runs "
@@ -184,15 +231,25 @@ def _prepare(
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         found = ", ".join(map(str, raw.columns)) or "none"
+        seps = [name for sep, name in _SEPARATOR_NAMES.items() if sep in found]
+        hint = (
+            f" (the header holds {' and '.join(seps)}: separate fields by commas)" if seps else ""
+        )
         raise RunsError(
             source,
             f"missing column(s) {', '.join(missing)}; a runs file needs params, tokens, loss "
-            f"(and optionally budget); found: {found}",
+            f"(and optionally budget); found: {found}{hint}",
         )
     if len(raw) == 0:
         raise RunsError(source, "no runs: the file has a header but no data rows")
     columns = [c for c in (*OPTIONAL_COLUMNS, *REQUIRED_COLUMNS) if c in raw.columns]
     values = {c: _numeric_column(raw[c], c, source, labels) for c in columns}
+    if np.ptp(values["loss"]) == 0:
+        raise RunsError(
+            source,
+            f"every run has the same loss ({values['loss'][0]:g}); a scaling law needs losses "
+            "that fall with model size and data",
+        )
     budget_given = "budget" in values
     compute = 6.0 * values["params"] * values["tokens"]
     warnings: list[str] = []
@@ -216,6 +273,9 @@ def _prepare(
         | {"loss": values["loss"]}
     )
     return Runs(table, source, labels, budget_given, tuple(warnings))
+
+
+_SEPARATOR_NAMES = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
 def _numeric_column(col: pd.Series, name: str, source: str, labels: tuple[str, ...]) -> np.ndarray:

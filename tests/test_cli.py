@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import binomtest
 
 import scaling_lab as sl
+from scaling_lab.assess import assess as assess_runs
 from scaling_lab.cli import build_parser, main
 
 FIVE = ("E", "A", "B", "alpha", "beta")
@@ -169,11 +170,22 @@ BAD_INPUTS = {
     ),
     "NaN": (lambda: with_cell("tokens", 10, "nan"), ["row 11 (line 12)", "tokens", "NaN"]),
     "empty cell": (lambda: with_cell("loss", 0, ""), ["row 1 (line 2)", "loss", "empty"]),
-    "budget with 2 runs": (
-        lambda: good_runs().drop(index=[0, 1, 2]),
-        ["budget 1e+17", "2 run(s)", "row 1 (line 2)", "at least 3"],
-    ),
     "empty file": (lambda: "", ["the file is empty"]),
+    "every loss equal": (
+        lambda: good_runs().assign(loss=3.0),
+        ["every run has the same loss (3)", "fall with model size"],
+    ),
+    "space-separated": (
+        lambda: good_runs().to_csv(index=False).replace(",", " "),
+        ["missing column(s) params, tokens, loss"],
+    ),
+    "comma header, semicolon rows": (
+        lambda: (
+            "params,tokens,loss\n"
+            + good_runs()[["params", "tokens", "loss"]].to_csv(index=False, header=False, sep=";")
+        ),
+        ["row 1 (line 2)", "not a number"],
+    ),
     "header only": (lambda: "params,tokens,loss\n", ["no runs"]),
 }
 
@@ -194,6 +206,107 @@ def test_bad_input_is_one_line_naming_file_row_and_problem(tmp_path, capsys, cas
     path = write(tmp_path, make())
     status, _, err = run_cli(["fit", path, "--bootstrap", "5"], capsys)
     assert_one_line_error(status, err, path, words)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_semicolon_and_tab_separated_files_fit_like_commas(tmp_path, capsys, sep):
+    df = sl.sample_isoflops(sl.SURFACES["chinchilla"], noise=0.005, seed=3)
+    comma, other = tmp_path / "comma.csv", tmp_path / "other.csv"
+    df.to_csv(comma, index=False)
+    df.to_csv(other, index=False, sep=sep)
+    a = fit_json(tmp_path, comma, capsys, "--bootstrap", "10")
+    b = fit_json(tmp_path, other, capsys, "--bootstrap", "10")
+    assert a["parameters"] == b["parameters"] and b["runs"] == len(df)
+
+
+def test_header_with_another_separator_is_named_in_the_error(tmp_path, capsys):
+    path = write(tmp_path, "params;tokens;los\n1e8;2e9;3.1\n")
+    status, _, err = run_cli(["fit", path], capsys)
+    assert_one_line_error(status, err, path, ["missing column(s)", "semicolons"])
+
+
+def test_budget_with_two_runs_is_bad_input_for_approach2_only(tmp_path, capsys):
+    path = write(tmp_path, good_runs().drop(index=[0, 1, 2]))
+    status, _, err = run_cli(["fit", path, "--method", "approach2", "--bootstrap", "5"], capsys)
+    words = ["budget 1e+17", "2 run(s)", "row 1 (line 2)", "at least 3", "--method vpnls"]
+    assert_one_line_error(status, err, path, words)
+    status, out, err = run_cli(["fit", path, "--bootstrap", "5"], capsys)
+    assert status == 0 and "loss surface" in out and err == ""
+
+
+def ladder(surface, sizes=(1e8, 2e8, 4e8, 8e8, 1.6e9), multiples=(0.5, 1, 2, 5, 10)):
+    """A model ladder (sizes × token multiples of 20 N, as in OLMo's): no IsoFLOP curves."""
+    n, k = np.meshgrid(np.asarray(sizes), np.asarray(multiples))
+    n, d = n.ravel(), 20.0 * k.ravel() * n.ravel()
+    return pd.DataFrame({"params": n, "tokens": d, "loss": surface.loss(n, d)})
+
+
+def test_a_model_ladder_fits_end_to_end_and_says_what_it_skipped(tmp_path, capsys):
+    truth = sl.SURFACES["chinchilla"]
+    path = write(tmp_path, ladder(truth))
+    plot = tmp_path / "fit.png"
+    status, out, err = run_cli(
+        ["fit", path, "--bootstrap", "20", "--plot", plot, "--no-progress"], capsys
+    )
+    assert status == 0, err
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and "not an IsoFLOP grid" in skipped[0], out
+    assert err == "" and plot.stat().st_size > 10_000  # a ladder is no problem: no warning
+    report = fit_json(tmp_path, path, capsys, "--bootstrap", "20")
+    assert report["design_check"] is None and "IsoFLOP" in report["design_check_skipped"]
+    for name in FIVE:
+        got = report["parameters"][name]
+        assert abs(got["estimate"] / getattr(truth, name) - 1) <= 1e-9, name
+        assert abs(got["upper"] / got["lower"] - 1) <= 1e-6  # noise-free: collapsed interval
+    for method in ("approach3",):
+        status, out, err = run_cli(["fit", path, "--method", method, "--bootstrap", "5"], capsys)
+        assert status == 0 and "skipped" in out, err
+    status, _, err = run_cli(["fit", path, "--method", "approach2"], capsys)
+    assert status == 2 and "Approach 2 needs at least 3 runs" in err
+    status, _, err = run_cli(
+        ["plan", path, "--next-budget", "1e22", "-o", tmp_path / "n.csv"], capsys
+    )
+    assert_one_line_error(status, err, path, ["plan proposes the next IsoFLOP curve", "not an"])
+
+
+def test_noisy_ladder_intervals_cover_the_truth():
+    """30 seeded noisy ladders (25 runs each): 90% intervals hold (binomial test at 0.1%)."""
+    truth = sl.SURFACES["chinchilla"]
+    hits = {"alpha": 0, "beta": 0}
+    for seed in range(30):
+        runs = ladder(truth)
+        runs["loss"] += 0.005 * np.random.default_rng(seed).standard_normal(len(runs))
+        table = assess_runs(runs, n_boot=100, seed=seed).intervals()
+        for name in hits:
+            hits[name] += (
+                table.loc[name, "lower"] <= getattr(truth, name) <= table.loc[name, "upper"]
+            )
+    for name, k in hits.items():
+        assert binomtest(k, 30, 0.90).pvalue > 0.001, (name, k)
+
+
+def test_epoch_chinchilla_runs_without_budgets_fit_end_to_end(tmp_path, capsys):
+    """Epoch's runs exported as params, tokens, loss: grouped, fitted, design-checked."""
+    df = sl.datasets.load("chinchilla_epoch")[["params", "tokens", "loss"]]
+    path = write(tmp_path, df)
+    report = fit_json(tmp_path, path, capsys, "--bootstrap", "50", "--plot", tmp_path / "f.png")
+    assert report["runs"] == len(df) and report["status"] == "converged"
+    assert report["design_check"] is not None  # 35 grouped budgets hold IsoFLOP curves
+    alpha = report["parameters"]["alpha"]
+    assert 0.2 < alpha["lower"] < alpha["estimate"] < alpha["upper"] < 0.6
+
+
+def test_single_budget_fits_with_a_warning_and_wide_intervals(tmp_path, capsys):
+    df = sl.sample_isoflops(sl.SURFACES["chinchilla"], noise=0.005, seed=1)
+    one = df[df["budget"] == 1e19]
+    path = write(tmp_path, one)
+    status, out, err = run_cli(["fit", path, "--bootstrap", "100", "--no-progress"], capsys)
+    assert status == 0
+    assert "one IsoFLOP curve barely identifies the exponents" in err
+    assert "skipped" in out
+    full = assess_runs(df, n_boot=100).intervals().loc["alpha"]
+    single = assess_runs(one, n_boot=100).intervals().loc["alpha"]
+    assert single["upper"] - single["lower"] > 3 * (full["upper"] - full["lower"])
 
 
 def test_single_budget_is_bad_input_for_approach2(tmp_path, capsys):
@@ -251,3 +364,26 @@ def test_every_subcommand_is_registered(tmp_path, capsys):
     # `families validate DIR` reaches the families validator through main().
     status, out, _ = run_cli(["families", "validate", tmp_path / "missing"], capsys)
     assert status == 1 and "no such folder" in out
+
+
+def test_huber_loss_through_the_cli_resists_outlying_runs(tmp_path, capsys):
+    truth = sl.SURFACES["chinchilla"]
+    df = sl.sample_isoflops(truth, noise=0.01, seed=0)
+    df.loc[[7, 40, 61], "loss"] += 0.1
+    path = write(tmp_path, df)
+    status, _, err = run_cli(["fit", path, "--bootstrap", "0"], capsys)
+    assert status == 0 and "--loss huber down-weights them" in err
+    squared = fit_json(tmp_path, path, capsys, "--bootstrap", "0")
+    robust = fit_json(tmp_path, path, capsys, "--bootstrap", "10", "--loss", "huber")
+    assert robust["loss"] == "huber" and robust["delta"] == 1e-3
+    clean_runs = sl.sample_isoflops(truth, noise=0.01, seed=0)
+
+    def moved(report, loss):  # largest relative change of the five from the same fit, clean
+        clean = sl.fit_vpnls(clean_runs, loss=loss).surface.to_dict()
+        return max(abs(report["parameters"][k]["estimate"] / v - 1) for k, v in clean.items())
+
+    assert moved(robust, "huber") < 0.5 * moved(squared, "squared")
+    status, _, err = run_cli(["fit", path, "--loss", "huber", "--method", "approach2"], capsys)
+    assert status == 2 and err.strip() == (
+        "scaling-lab: error: loss='huber' needs method 'vpnls' (got 'approach2')"
+    )

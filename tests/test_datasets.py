@@ -23,6 +23,9 @@ needs_mirror = pytest.mark.skipif(
 )
 
 
+LADDERS = ("gemstones", "olmo_ladder", "gadre2024")
+
+
 @pytest.fixture
 def mirror(monkeypatch):
     monkeypatch.setenv(datasets.MIRROR_VARIABLE, str(MIRROR))
@@ -31,7 +34,16 @@ def mirror(monkeypatch):
 
 def test_registry_names_and_hashes_are_well_formed():
     entries = datasets.registry()
-    assert set(entries) == {"chinchilla_epoch", "llama3", "isoflops", "isoflops_raw"}
+    single = {"chinchilla_epoch", "llama3", "isoflops", "isoflops_raw"}
+    assert single <= set(entries)
+    sets = {prefix: [n for n in entries if n.startswith(f"{prefix}/")] for prefix in LADDERS}
+    # Three Gemstones files; 25 OLMo (N, D) runs plus 5 reruns; Gadre et al.'s 104 models.
+    assert {k: len(v) for k, v in sets.items()} == {
+        "gemstones": 3,
+        "olmo_ladder": 30,
+        "gadre2024": 104,
+    }
+    assert set(entries) == single | {n for v in sets.values() for n in v}
     for entry in entries.values():
         assert len(entry.sha256) == 64 and int(entry.sha256, 16) >= 0
         # Pinned to a commit: a 40-hex path segment, never a branch name.
@@ -184,3 +196,78 @@ def test_project_file_is_reachable_from_an_installed_copy(tmp_path):
     copy = tmp_path / "copy.csv"
     shutil.copy(path, copy)
     assert pd.read_csv(copy).shape[0] == len(datasets.registry())
+
+
+@needs_mirror
+@pytest.mark.parametrize(
+    ("name", "rows", "count"),
+    [
+        ("gemstones", 199, "total"),
+        ("olmo_ladder", 30, "non-embedding (the ladder publishes no total count)"),
+        ("gadre2024", 104, "total"),
+    ],
+)
+def test_ladders_follow_the_schema_and_say_which_counts_they_use(mirror, name, rows, count):
+    df = datasets.load(name)
+    assert list(df.columns[:4]) == ["budget", "params", "tokens", "loss"] and len(df) == rows
+    assert (df["params_count"] == count).all()
+    assert (df["flop_convention"] == "6 * params * tokens").all()
+    assert np.allclose(df["budget"], 6 * df["params"] * df["tokens"], rtol=1e-15)
+    assert (df["params_nonembedding"] <= df["params"]).all()
+    assert df[["params", "tokens", "loss"]].gt(0).all().all()
+    assert datasets.citation(name) and name in datasets.available()
+
+
+@needs_mirror
+def test_ladder_values_match_the_manifest(mirror):
+    """Spot values from ../shared/data/MANIFEST.md (its per-file descriptions)."""
+    olmo = datasets.load("olmo_ladder").set_index("run")
+    assert olmo.loc["190M-0.5xC", "loss"] == pytest.approx(3.7475, abs=5e-5)
+    assert olmo.loc["3B-10xC", "tokens"] == pytest.approx(6.339e11, rel=1e-3)
+    assert olmo.loc["3B-10xC", "flops_reported"] == pytest.approx(1.456e22, rel=1e-3)
+    assert olmo.loc["1B-1xC", "params"] == 1_279_395_840 and olmo["rerun"].sum() == 5
+    gadre = datasets.load("gadre2024").set_index("model")
+    row = gadre.loc["rw_original-d=96_l=8_h=4-0.25"]
+    assert (row["params"], row["params_nonembedding"]) == (10_569_312, 5_727_840)
+    assert row["loss"] == pytest.approx(6.0254, abs=5e-5) and row["tokens"] == 52_846_560
+    # Four small sizes at eight multipliers (C4 lacks 411M at 32x), a 1.4B at 1x and one
+    # over-trained multiple, and a 6.9B at 1x, per training set (MANIFEST.md).
+    sizes = {"c4_original": 34, "rpj": 35, "rw_original": 35}
+    assert gadre.groupby("train_set").size().to_dict() == sizes
+    gem = datasets.load("gemstones")
+    assert gem["loss"].min() == pytest.approx(2.51, abs=5e-3)
+    assert gem["loss"].max() == pytest.approx(3.51, abs=5e-3)
+    assert np.allclose(gem["params"] - gem["params_nonembedding"], 50304 * gem["width"])
+
+
+@needs_mirror
+@pytest.mark.parametrize("name", LADDERS)
+def test_ladders_fit_with_squared_and_huber_vpnls(mirror, name):
+    df = datasets.load(name)
+    if name == "gadre2024":
+        df = df[df["train_set"] == "rw_original"]
+    from scaling_lab.fitting.robust import huber
+
+    fits = {loss: sl.fit_vpnls(df, loss=loss) for loss in ("squared", "huber")}
+    for loss, fit in fits.items():
+        assert fit.converged and 0.05 < fit.alpha < 0.95 and 0.05 < fit.beta < 0.95, (loss, fit)
+
+    def objective(fit):
+        r = df["loss"] - fit.loss(df["params"], df["tokens"])
+        return huber(r.to_numpy(), 1e-3).sum()
+
+    # Each fit is the best of the two on its own objective.
+    assert fits["squared"].rss <= fits["huber"].rss
+    assert objective(fits["huber"]) <= objective(fits["squared"])
+
+
+@needs_mirror
+def test_olmo_ladder_fits_end_to_end_through_the_cli(mirror, tmp_path, capsys):
+    from scaling_lab.cli import main
+
+    path = tmp_path / "olmo.csv"
+    datasets.load("olmo_ladder")[["params", "tokens", "loss"]].to_csv(path, index=False)
+    status = main(["fit", str(path), "--bootstrap", "50", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert status == 0 and err == "", err
+    assert "30 runs" in out and "not an IsoFLOP grid" in out

@@ -22,12 +22,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from ..surfaces import LossSurface
 from .data import GRADIENTS, FitError, check_option, validate_isoflops
 from .results import FitStatus, SurfaceFit
 
 EXPONENT_BOUNDS: tuple[float, float] = (0.05, 0.95)
+#: Objectives of :func:`fit_vpnls`: least squares, or Huber's loss on the residuals.
+LOSSES: tuple[str, ...] = ("squared", "huber")
+#: Default Huber threshold, in units of the loss (the Chinchilla paper's value).
+HUBER_DELTA = 1e-3
 VPNLS_METHODS: tuple[str, ...] = ("gauss-newton", "nelder-mead", "l-bfgs-b", "grid")
 _EPS = np.finfo(float).eps
 _BOUND_TOL = 1e-6
@@ -171,19 +176,31 @@ def fit_vpnls(
     grid_size: int = 32,
     max_iter: int = 1000,
     jac: str = "analytic",
+    *,
+    loss: str = "squared",
+    delta: float = HUBER_DELTA,
+    weights: ArrayLike | str | None = None,
 ) -> SurfaceFit:
     """Fit ``E + A/N**alpha + B/D**beta`` by variable projection.
 
     ``method`` picks the refinement after the ``grid_size × grid_size`` exponent grid
     (see the module docstring). ``jac`` applies to ``"l-bfgs-b"``: the envelope-theorem
     gradient (``"analytic"``) or finite differences (``"2-point"``, ``"3-point"``).
+    ``loss="huber"`` minimises ``sum w_i huber_delta(r_i)`` over the residuals of the
+    loss itself (``delta`` in loss units), and ``weights`` (one positive number per run,
+    or the name of a column of ``df``) weights each run's term; see :mod:`.robust`.
     Returns a :class:`SurfaceFit`; soft problems (bound hit, iteration limit, abnormal
     line search) are reported in ``status``.
     """
     check_option("method", method, VPNLS_METHODS)
     check_option("jac", jac, GRADIENTS)
+    check_option("loss", loss, LOSSES)
     if int(grid_size) != grid_size or grid_size < 2:
         raise ValueError(f"grid_size must be an integer >= 2, got {grid_size!r}")
+    if loss != "squared" or weights is not None:
+        from .robust import fit_vpnls_robust
+
+        return fit_vpnls_robust(df, method, int(grid_size), max_iter, loss, delta, weights)
     data = validate_isoflops(df, min_rows=6, purpose="a 5-parameter surface fit")
     prob = _Projection(np.log(data.params), np.log(data.tokens), data.loss)
 
