@@ -297,3 +297,40 @@ def approach2_surface(fit: Approach2Fit) -> LossSurface:
     return LossSurface(
         E=float(E), A=K * a * G**alpha, B=K * b * G ** (-beta), alpha=alpha, beta=beta
     )
+
+
+# --- where the saving becomes material ---------------------------------------------------
+
+
+def saving_limit(surface: LossSurface) -> float:
+    """Largest possible saving share, as ``T -> inf``: ``1 - (beta/(alpha+beta))**(1/alpha)``.
+
+    With inference dominating, the cost is ``2 N T`` and the smallest model that can
+    reach the loss at all (``A N**-alpha = L - E``, infinite data) stands against ``N*``.
+    """
+    return float(1.0 - (surface.beta / (surface.alpha + surface.beta)) ** (1.0 / surface.alpha))
+
+
+def inference_for_saving(surface: LossSurface, fraction: float) -> float:
+    """The ratio ``T/D*`` at which the inference-optimal model saves ``fraction`` of the cost.
+
+    ``D*`` is the compute-optimal token count for the same loss; the answer holds at
+    every loss (the saving depends on ``T/D*``, ``alpha`` and ``beta`` only). ``fraction``
+    must lie in ``(0, saving_limit(surface))``.
+    """
+    from scipy.optimize import brentq
+
+    top = saving_limit(surface)
+    if not 0 < fraction < top:
+        raise ValueError(f"fraction must be in (0, {top:.6g}) for this surface, got {fraction!r}")
+    target = surface.loss_opt(1e24)
+    d_opt = surface.D_opt(1e24)
+
+    def gap(log_ratio: float) -> float:
+        r = inference_optimal(surface, target, np.exp(log_ratio) * d_opt)
+        return r.saving_fraction - fraction
+
+    lo, hi = -30.0, 30.0
+    while gap(hi) < 0:
+        hi *= 2
+    return float(np.exp(brentq(gap, lo, hi, xtol=1e-13, rtol=1e-14)))

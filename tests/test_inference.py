@@ -237,3 +237,21 @@ def test_size_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["size", str(path), "--target-loss", "2", "--inference-tokens", "-5"])
     assert exit_info.value.code == 2 and "must be a number >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["chinchilla", "asymmetric", "soda"])
+def test_where_the_saving_becomes_material(name):
+    from scaling_lab.inference import inference_for_saving, saving_limit
+
+    s = SURFACES[name]
+    top = saving_limit(s)
+    far = inference_optimal(s, s.loss_opt(1e22), np.array([1e30, 1e60]))
+    assert np.all(far.saving_fraction < top) and far.saving_fraction[1] > top - 1e-5
+    assert far.saving_fraction[1] > far.saving_fraction[0]
+    for fraction in (0.01, 0.1, 0.5 * top):
+        ratio = inference_for_saving(s, fraction)
+        for budget in (1e20, 1e25):  # the same ratio at any loss
+            r = inference_optimal(s, s.loss_opt(budget), ratio * s.D_opt(budget))
+            assert r.saving_fraction == pytest.approx(fraction, rel=1e-9)
+    with pytest.raises(ValueError, match="fraction"):
+        inference_for_saving(s, top)
