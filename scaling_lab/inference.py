@@ -334,3 +334,31 @@ def inference_for_saving(surface: LossSurface, fraction: float) -> float:
     while gap(hi) < 0:
         hi *= 2
     return float(np.exp(brentq(gap, lo, hi, xtol=1e-13, rtol=1e-14)))
+
+
+def approach2_plan_costs(
+    runs: pd.DataFrame, budget: float, inference_tokens: ArrayLike
+) -> dict[str, float]:
+    """Fit Approach 2 and VPNLS on ``runs``; price Approach 2's inference-aware plan.
+
+    The target is the loss each fit's compute-optimal model reaches at ``budget`` (so at
+    ``T = 0`` the plan is Approach 2's ``N*(budget)``, ``D*(budget)``). Approach 2's plan
+    comes from :func:`approach2_surface`; it is priced against the VPNLS surface taken as
+    the truth (:func:`price_inference_plan`). Returns named numbers for
+    :func:`scaling_lab.bootstrap.bootstrap`: ``deadweight_fraction[T]`` and
+    ``N_ratio[T]`` (the plan's ``N`` over the truth's inference-optimal ``N`` for the
+    truth's own target), one per ``T``.
+    """
+    from .fitting import fit_approach2, fit_vpnls
+
+    T = np.atleast_1d(np.asarray(inference_tokens, dtype=float))
+    implied = approach2_surface(fit_approach2(runs))
+    truth = fit_vpnls(runs).surface
+    plan = inference_optimal(implied, implied.loss_opt(budget), T)
+    right = inference_optimal(truth, truth.loss_opt(budget), T)
+    cost = price_inference_plan(truth, plan.N, plan.D, T)
+    out: dict[str, float] = {}
+    for j, t in enumerate(T):
+        out[f"deadweight_fraction[{t:g}]"] = float(np.atleast_1d(cost.deadweight_fraction)[j])
+        out[f"N_ratio[{t:g}]"] = float(np.atleast_1d(plan.N)[j] / np.atleast_1d(right.N)[j])
+    return out

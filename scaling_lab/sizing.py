@@ -62,6 +62,16 @@ class Sizing:
         """``inference_tokens, quantity, estimate, lower, upper``, one row per pair."""
         return self.table.copy()
 
+    def wide(self) -> pd.DataFrame:
+        """One row per ``T``: each quantity with its ``_lower`` and ``_upper`` columns."""
+        t = self.table.pivot(index="inference_tokens", columns="quantity")
+        out = pd.DataFrame(index=t.index)
+        for name in QUANTITIES:
+            out[name] = t[("estimate", name)]
+            out[f"{name}_lower"] = t[("lower", name)]
+            out[f"{name}_upper"] = t[("upper", name)]
+        return out
+
     def report(self) -> str:
         """The plain-text report ``scaling-lab size`` prints."""
         a = self.assessment
