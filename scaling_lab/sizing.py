@@ -112,7 +112,8 @@ class Sizing:
 
     def __repr__(self) -> str:
         return (
-            f"Sizing(target_loss={self.target_loss:.6g}, T={list(self.inference_tokens)}, "
+            f"Sizing(target_loss={self.target_loss:.6g}, {len(self.inference_tokens)} loads T "
+            f"from {min(self.inference_tokens):.3g} to {max(self.inference_tokens):.3g}, "
             f"draws={self.assessment.n_boot}, infeasible={self.n_infeasible})"
         )
 

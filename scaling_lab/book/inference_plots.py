@@ -77,7 +77,7 @@ def deadweight_figure(
 
 
 def lifetime_cost_figure(targets: dict[str, tuple[LossSurface, float]], T: float) -> plt.Figure:
-    """Lifetime compute ``6ND + 2NT`` along each iso-loss curve, relative to the optimum at T = 0.
+    """Lifetime compute ``6ND + 2NT`` along each iso-loss curve, the compute-optimal model's = 1.
 
     ``targets`` maps a name to ``(surface, target loss)``. The x-axis is ``N/N*``; circles
     mark the compute-optimal model, stars the inference-optimal one.
@@ -90,7 +90,7 @@ def lifetime_cost_figure(targets: dict[str, tuple[LossSurface, float]], T: float
         room = target - s.E - s.A * n ** (-s.alpha)
         ok = room > 0
         d = (s.B / room[ok]) ** (1.0 / s.beta)
-        scale = best.training_flops_opt
+        scale = best.total_flops_opt
         cost = (6.0 * n[ok] * d + 2.0 * n[ok] * T) / scale
         ax.plot(share[ok], cost, color=color, label=name)
         ax.plot(1.0, best.total_flops_opt / scale, "o", color=color, mfc="none", ms=8)
@@ -105,8 +105,7 @@ def lifetime_cost_figure(targets: dict[str, tuple[LossSurface, float]], T: float
         )
     ax.set_xscale("log")
     ax.set_xlabel("model size N / N* (N* the compute-optimal size for the loss)")
-    ax.set_ylabel("lifetime compute / training compute of N*")
-    ax.set_ylim(0.5, 8.0)
-    ax.set_yscale("log")
+    ax.set_ylabel("lifetime compute (compute-optimal model = 1)")
+    ax.set_ylim(0.0, 2.0)
     ax.legend(title="○ compute-optimal   ★ inference-optimal", fontsize=8, title_fontsize=8)
     return fig
