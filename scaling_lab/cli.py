@@ -149,7 +149,8 @@ def size_command(args: argparse.Namespace) -> int:
     if sizing.n_infeasible:
         _warn(
             f"{sizing.n_infeasible} of {sizing.assessment.n_boot} bootstrap draws cannot reach "
-            "the target loss (it is not above their E) and are left out of the intervals"
+            "the target loss (it is not above their E); they count as an unbounded model, "
+            "so upper limits may be inf"
         )
     if args.csv:
         _write(args.csv, lambda f: sizing.to_frame().to_csv(f, index=False))

@@ -7,7 +7,10 @@ bootstrap draw (one vectorised call), and prices the FLOPs with
 :class:`scaling_lab.costs.GpuPricing`. The target is a loss, or a budget ``C`` standing
 for the loss the compute-optimal model reaches at ``C`` (on each draw's own surface, so
 that the target's uncertainty is carried too). Intervals are bootstrap percentiles
-(Weibull positions, :data:`scaling_lab.assess.QUANTILE_RULE`).
+(Weibull positions, :data:`scaling_lab.assess.QUANTILE_RULE`). A draw on which the
+target is not above its ``E`` needs an unbounded model: it counts as ``+inf`` for sizes,
+FLOPs and dollars (an upper limit can be ``inf``) and is left out of ``D/N`` and the
+saving, which have no limit there.
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ QUANTITIES: dict[str, str] = {
     "total_flops_opt": "compute-optimal total FLOPs",
     "saving_fraction": "saving vs compute-optimal",
 }
+
+
+#: Quantities that grow without bound as the target loss approaches E.
+UNBOUNDED: tuple[str, ...] = (
+    "N",
+    "D",
+    "training_flops",
+    "inference_flops",
+    "total_flops",
+    "training_usd",
+    "inference_usd",
+    "total_usd",
+    "N_opt",
+    "D_opt",
+    "total_flops_opt",
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -89,7 +108,8 @@ class Sizing:
             f"scaling-lab size: {a.runs.source}",
             f"runs: {a.runs.describe()}",
             f"fit: VPNLS; {pct} bootstrap percentile intervals over {a.n_boot} draws "
-            f"(seed {a.seed}); draws without a solution: {self.n_infeasible}",
+            f"(seed {a.seed}); failed refits: {a.n_failed}; draws that cannot reach the target: "
+            f"{self.n_infeasible}",
             target,
             "lifetime compute: 6 N D (training) + 2 N T (inference on T tokens)",
             f"pricing: {p.gpu} at {p.peak_flops / 1e12:.0f} TFLOP/s peak, "
@@ -203,12 +223,22 @@ def size_model(
         L_draws = np.full(len(P), L_hat)
     est = quantities(P_hat, np.array([L_hat]), T, pricing)
     draws = quantities(P, L_draws, T, pricing) if len(P) else {}
-    n_infeasible = int(np.sum(~np.isfinite(draws["N"][:, 0]))) if draws else 0
+    # Draws whose refit failed are NaN rows already (counted by the assessment); count
+    # only the fitted draws on which no model reaches the target.
+    fitted = np.all(np.isfinite(P), axis=1)
+    unreachable = fitted & ~np.isfinite(draws["N"][:, 0]) if draws else np.zeros(0, bool)
+    n_infeasible = int(np.sum(unreachable))
+    # A draw on which the target is not above E needs an unbounded model: count its size,
+    # tokens, FLOPs and dollars as +inf (so the upper limit becomes inf once such draws
+    # pass the upper tail), not as missing, which would truncate the intervals.
+    for name in UNBOUNDED:
+        if draws:
+            draws[name][unreachable] = np.inf
     rows = []
     for j, t in enumerate(T):
         for name in QUANTITIES:
-            if draws and np.isfinite(draws[name][:, j]).sum() >= 2:
-                lo, hi = percentile_interval(draws[name][:, j], level, method=QUANTILE_RULE)
+            if draws and (~np.isnan(draws[name][:, j])).sum() >= 2:
+                lo, hi = _interval(draws[name][:, j], level)
             else:
                 lo = hi = np.nan
             rows.append(
@@ -234,3 +264,19 @@ def size_model(
         loss_interval=(float(loss_lo), float(loss_hi)),
         n_infeasible=n_infeasible,
     )
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval in which ``+inf`` draws count as the largest values.
+
+    A quantile that reads (or interpolates towards) an infinite draw is ``inf``.
+    """
+    finite = values[np.isfinite(values)]
+    if not np.any(np.isposinf(values)):
+        return percentile_interval(values, level, method=QUANTILE_RULE)
+    top = finite.max() if finite.size else 0.0
+    sentinel = max(1e300, 10.0 * abs(top))
+    lo, hi = percentile_interval(
+        np.where(np.isposinf(values), sentinel, values), level, method=QUANTILE_RULE
+    )
+    return (np.inf if lo > top else lo), (np.inf if hi > top else hi)

@@ -255,3 +255,13 @@ def test_where_the_saving_becomes_material(name):
             assert r.saving_fraction == pytest.approx(fraction, rel=1e-9)
     with pytest.raises(ValueError, match="fraction"):
         inference_for_saving(s, top)
+
+
+def test_unreachable_draws_make_the_upper_limit_unbounded():
+    runs = sl.sample_isoflops(sl.SURFACES["chinchilla"], n_points=5, noise=0.05, seed=3)
+    sizing = size_model(runs, 1e13, target_loss=1.9, n_boot=200)
+    assert sizing.n_infeasible > 0.05 * 200  # more than the upper tail of a 90% interval
+    table = sizing.to_frame().set_index("quantity")
+    assert np.isinf(table.loc["N", "upper"]) and np.isfinite(table.loc["N", "lower"])
+    assert np.isinf(table.loc["total_usd", "upper"])
+    assert "inf" in sizing.report()
