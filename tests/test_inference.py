@@ -265,3 +265,21 @@ def test_unreachable_draws_make_the_upper_limit_unbounded():
     assert np.isinf(table.loc["N", "upper"]) and np.isfinite(table.loc["N", "lower"])
     assert np.isinf(table.loc["total_usd", "upper"])
     assert "inf" in sizing.report()
+
+
+def test_approach2_plan_costs_at_no_inference_is_the_frontier_deadweight():
+    from scaling_lab.inference import approach2_plan_costs
+
+    runs = sl.sample_isoflops(sl.SURFACES["asymmetric"], grid=16.0)
+    out = approach2_plan_costs(runs, 1e24, [0.0, 1e13])
+    frontier = sl.costs.price_recommendation(
+        sl.fit_approach2(runs), sl.fit_vpnls(runs).surface, 1e24
+    )
+    assert frontier.deadweight_fraction > 1e-3  # the asymmetric surface biases Approach 2
+    assert out["deadweight_fraction[0]"] == pytest.approx(frontier.deadweight_fraction, rel=1e-6)
+    assert out["deadweight_fraction[1e+13]"] > 0
+    # Symmetric surface, centred narrow grid: Approach 2 is nearly exact, so is its plan.
+    exact = approach2_plan_costs(
+        sl.sample_isoflops(sl.SURFACES["symmetric"], grid=2.0), 1e24, [1e13]
+    )
+    assert exact["deadweight_fraction[1e+13]"] < 1e-6
