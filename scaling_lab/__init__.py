@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
             "datasets",
             "design",
             "families",
+            "inference",
             "planning",
             "replication",
         )
@@ -74,6 +75,7 @@ __all__ = [
     "fit_vpnls",
     "fits_table",
     "imbalanced_surface",
+    "inference",
     "planning",
     "plots",
     "replication",

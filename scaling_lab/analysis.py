@@ -16,6 +16,10 @@ from .bootstrap import percentile_interval, resample_indices
 from .costs import Misallocation, misallocation  # noqa: F401  (public: sl.analysis.misallocation)
 from .fitting.approach2 import Approach2Fit, fit_approach2
 from .fitting.data import FitError
+from .inference import (  # noqa: F401  (public: sl.analysis.inference_optimal)
+    InferenceOptimal,
+    inference_optimal,
+)
 from .sampling import sample_isoflops
 from .surfaces import SURFACES, LossSurface
 

@@ -3,14 +3,15 @@
     scaling-lab fit runs.csv                          # VPNLS, 90% bootstrap intervals
     scaling-lab fit runs.csv --method approach2 --target-compute 1e24 3e24 --json out.json
     scaling-lab plan runs.csv --next-budget 1e22 --points 9 -o next.csv
+    scaling-lab size runs.csv --target-compute 1e24 --inference-tokens 0 1e12 1e13
     scaling-lab simulate --surface chinchilla --noise 0.01 --seed 1 -o runs.csv
 
 A runs file has columns ``params, tokens, loss`` and optionally ``budget``
 (:mod:`scaling_lab.runs_io`). Every command is a thin layer over a public function
 (:func:`scaling_lab.assess.assess`, :func:`scaling_lab.planning.plan_next`,
-:func:`scaling_lab.sample_isoflops`). Bad input prints one line on stderr naming the
-file, the row and the problem and exits with status 2; soft problems print one
-warning line each and exit 0.
+:func:`scaling_lab.sizing.size_model`, :func:`scaling_lab.sample_isoflops`). Bad input
+prints one line on stderr naming the file, the row and the problem and exits with
+status 2; soft problems print one warning line each and exit 0.
 """
 
 from __future__ import annotations
@@ -30,19 +31,32 @@ from .fitting import FitError
 from .fitting.vpnls import HUBER_DELTA, LOSSES
 from .runs_io import read_runs
 from .sampling import DEFAULT_BUDGETS, sample_isoflops
+from .sizing import DEFAULT_PRICING
 from .surfaces import SURFACES, LossSurface
 
 PROG = "scaling-lab"
 
 
-def _positive(text: str) -> float:
+def _number(text: str, ok: Callable[[float], bool], words: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    if not (np.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}")
     return value
+
+
+def _positive(text: str) -> float:
+    return _number(text, lambda v: v > 0, "a positive number")
+
+
+def _nonnegative(text: str) -> float:
+    return _number(text, lambda v: v >= 0, "a number >= 0")
+
+
+def _finite(text: str) -> float:
+    return _number(text, lambda v: True, "a finite number")
 
 
 def _surface(text: str) -> LossSurface:
@@ -112,6 +126,38 @@ def plan_command(args: argparse.Namespace) -> int:
         _warn(line)
     _write(args.output, lambda f: plan.to_frame().to_csv(f, index=False))
     print(f"wrote {len(plan.runs)} proposed runs to {args.output}")
+    return 0
+
+
+def size_command(args: argparse.Namespace) -> int:
+    """Size the model with the least training + inference compute for a loss target."""
+    from .costs import GpuPricing
+    from .sizing import size_model
+
+    runs = read_runs(args.runs)
+    sizing = size_model(
+        runs,
+        args.inference_tokens,
+        target_loss=args.target_loss,
+        target_compute=args.target_compute,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        level=args.level,
+        pricing=GpuPricing(mfu=args.mfu, usd_per_gpu_hour=args.usd_per_gpu_hour),
+        progress=not args.no_progress,
+    )
+    print(sizing.report())
+    for line in sizing.assessment.warnings:
+        _warn(line)
+    if sizing.n_infeasible:
+        _warn(
+            f"{sizing.n_infeasible} of {sizing.assessment.n_boot} bootstrap draws cannot reach "
+            "the target loss (it is not above their E); they count as an unbounded model, "
+            "so upper limits may be inf"
+        )
+    if args.csv:
+        _write(args.csv, lambda f: sizing.to_frame().to_csv(f, index=False))
+        print(f"wrote {args.csv}")
     return 0
 
 
@@ -214,6 +260,50 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--bootstrap", type=int, default=200, metavar="B")
     plan.add_argument("--seed", type=int, default=0)
     plan.set_defaults(handler=plan_command)
+
+    size = sub.add_parser(
+        "size",
+        help="size the model with the least training + inference compute for a loss target",
+        description="Fit the runs (VPNLS, bootstrap) and find the N, D that reach the target "
+        "loss with the least 6ND + 2NT FLOPs for each inference-token count T, with FLOPs, "
+        "dollars and bootstrap intervals.",
+    )
+    size.add_argument("runs", help="CSV with columns params, tokens, loss and optionally budget")
+    target = size.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-loss", type=_finite, metavar="L", help="the loss to reach")
+    target.add_argument(
+        "--target-compute",
+        type=_positive,
+        metavar="C",
+        help="reach the loss the compute-optimal model reaches at C FLOPs",
+    )
+    size.add_argument(
+        "--inference-tokens",
+        type=_nonnegative,
+        nargs="+",
+        required=True,
+        metavar="T",
+        help="tokens the model will process at inference (one or more counts)",
+    )
+    size.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="draws (0: none)")
+    size.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
+    size.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="interval level")
+    size.add_argument(
+        "--mfu",
+        type=_positive,
+        default=DEFAULT_PRICING.mfu,
+        help=f"model FLOP utilisation (default {DEFAULT_PRICING.mfu:g})",
+    )
+    size.add_argument(
+        "--usd-per-gpu-hour",
+        type=_positive,
+        default=DEFAULT_PRICING.usd_per_gpu_hour,
+        metavar="USD",
+        help=f"H100 SXM rental price (default {DEFAULT_PRICING.usd_per_gpu_hour:.2f})",
+    )
+    size.add_argument("--csv", metavar="OUT.csv", help="write the table of intervals")
+    size.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    size.set_defaults(handler=size_command)
 
     sim = sub.add_parser(
         "simulate",

@@ -152,3 +152,12 @@ def glue(name: str, value: object) -> None:
     if isinstance(value, np.generic):
         value = value.item()
     myst_glue(name, value, display=False)
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(x: float) -> str:
+    """``x`` for prose, to two digits: ``3.8e25`` reads ``3.8 × 10²⁵``."""
+    mantissa, exponent = f"{x:.2g}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
