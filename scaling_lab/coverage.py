@@ -351,7 +351,7 @@ def noisy_losses(condition: str, runs: pd.DataFrame, rng: np.random.Generator) -
     raise ValueError(f"unknown noise condition {condition!r}; choose from {NOISE_CONDITIONS}")
 
 
-def _noise_rep(condition, schemes, n_boot, level, target, seed, rep):
+def _noise_rep(condition, schemes, n_boot, level, target, seed, rep, loss="squared"):
     surface = SURFACES["chinchilla"]
     data_seed, *boot_seeds = np.random.SeedSequence([seed, rep]).spawn(1 + len(schemes))
     runs = sample_isoflops(surface, **DEFAULT_DESIGN)
@@ -366,8 +366,9 @@ def _noise_rep(condition, schemes, n_boot, level, target, seed, rep):
             targets=(target,),
             scheme=scheme,
             level=level,
+            loss=loss,
         ).intervals()
-        row = {"condition": condition, "scheme": scheme, "rep": rep}
+        row = {"condition": condition, "scheme": scheme, "loss": loss, "rep": rep}
         for q in COVERED:
             name = key(q, target) if q == "D_opt" else q
             row[q] = bool(table.loc[name, "lower"] <= truth[q] <= table.loc[name, "upper"])
@@ -385,8 +386,9 @@ def noise_coverage_table(
     target: float = 1e24,
     seed: int = 0,
     n_jobs: int = 1,
+    loss: str = "squared",
 ) -> pd.DataFrame:
-    """Coverage of studentized intervals per noise condition and scheme (squared loss).
+    """Coverage of studentized intervals per noise condition and scheme, for one VPNLS loss.
 
     Repetition ``r`` of a condition draws its noise and bootstrap from
     ``SeedSequence([seed, r])``; every scheme sees the same noisy runs. One row per
@@ -394,7 +396,7 @@ def noise_coverage_table(
     interval ``lower, upper``; ``holds`` says whether the nominal level lies inside it.
     """
     jobs = (
-        delayed(_noise_rep)(c, tuple(schemes), n_boot, level, target, seed, r)
+        delayed(_noise_rep)(c, tuple(schemes), n_boot, level, target, seed, r, loss)
         for c in conditions
         for r in range(int(n_reps))
     )
@@ -408,6 +410,7 @@ def noise_coverage_table(
                 {
                     "condition": condition,
                     "scheme": scheme,
+                    "loss": loss,
                     "quantity": q,
                     "hits": k,
                     "n": n,

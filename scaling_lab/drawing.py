@@ -136,7 +136,12 @@ def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) ->
         left.set_ylabel("loss")
         if budgets.size <= MAX_LEGEND_BUDGETS:
             left.legend(title="budget (FLOPs)", ncol=2, fontsize=7, loc="upper right")
-    left.set_title("runs, fitted IsoFLOP curves and optima (×)")
+    curves = surface is None or bool(np.any(np.unique(runs["budget"], return_counts=True)[1] >= 3))
+    left.set_title(
+        "runs, fitted IsoFLOP curves and optima (×)"
+        if curves
+        else "runs (colour: compute); the design has no IsoFLOP curves to draw"
+    )
 
     cs = np.geomspace(runs["budget"].min(), max(max(assessment.targets), runs["budget"].max()), 80)
     draws = assessment.draws.dropna(how="all")

@@ -157,6 +157,9 @@ def huber_coefficients(
             f_p = float(w @ huber(r_p, delta))
             if f_p < f:
                 c, r, f = c_p, r_p, f_p
+                same = np.array_equal(np.abs(r) <= delta, inside)
+                if same and np.array_equal(np.sign(r)[~inside], sign[~inside]):
+                    return c / scale  # the piece's minimiser lies in its piece: exact
     quad = np.abs(r) <= delta
     for _ in range(max_iter):
         g = Xs.T @ (w * np.clip(r, -delta, delta))
