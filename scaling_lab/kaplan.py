@@ -195,3 +195,190 @@ def where_effect_stops(surface: LossSurface, shape: Shape, tolerance: float = 0.
         xtol=1e-12,
     )
     return float(budget_for(surface, np.exp(x), shape))
+
+
+# --- the other factors: FLOP counting and a mismatched schedule ---------------------------
+
+#: Kaplan et al. (2020) trained every model for 2.5e5 steps of 512 sequences of 1024
+#: tokens; Hoffmann et al. (2022) name this fixed schedule of about 130B tokens as a cause
+#: of Kaplan's larger exponent.
+KAPLAN_SCHEDULE_TOKENS = 2.5e5 * 512 * 1024
+COUNTS = ("nonembedding", "total")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A modelled loss penalty for a cosine schedule set for ``tokens`` but stopped early.
+
+    A run of ``D < tokens`` tokens stops with the fraction ``(1 + cos(pi D/tokens))/2`` of
+    its peak learning rate not yet annealed; the model adds ``penalty`` times that fraction
+    to the loss (nothing for ``D >= tokens``). It is a stated model, not a measurement.
+    """
+
+    tokens: float = KAPLAN_SCHEDULE_TOKENS
+    penalty: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.tokens) and self.tokens > 0):
+            raise ValueError(f"schedule tokens must be positive, got {self.tokens!r}")
+        if not (np.isfinite(self.penalty) and self.penalty >= 0):
+            raise ValueError(f"penalty must be a number >= 0, got {self.penalty!r}")
+
+    def extra_loss(self, D: ArrayLike) -> np.ndarray:
+        """The modelled excess loss of a run of ``D`` tokens."""
+        f = np.minimum(np.asarray(D, dtype=float) / self.tokens, 1.0)
+        return self.penalty * 0.5 * (1.0 + np.cos(np.pi * f))
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """How a study counts: parameters and FLOPs (``C = 6 N D``), and its schedule."""
+
+    params: str = "nonembedding"
+    flops: str = "nonembedding"
+    schedule: Schedule | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("params", "flops"):
+            if getattr(self, name) not in COUNTS:
+                raise ValueError(f"{name} must be one of {COUNTS}, got {getattr(self, name)!r}")
+
+
+def _count(which: str, N_E: np.ndarray, shape: Shape) -> np.ndarray:
+    return N_E if which == "nonembedding" else shape.total(N_E)
+
+
+def procedure_optimum(
+    surface: LossSurface, C: ArrayLike, shape: Shape, procedure: Procedure
+) -> np.ndarray:
+    """Optimal ``N_E`` at budget ``C`` counted as ``procedure.flops`` (grid, then golden section).
+
+    The loss is the truth at ``N_T`` and ``D = C/(6 N)``, ``N`` the counted size, plus the
+    schedule's penalty; minimised over ``ln N_E`` in ``[ln 1e-2, ln 1e16]``.
+    """
+    c = np.atleast_1d(np.asarray(C, dtype=float))
+    if np.any(~np.isfinite(c) | (c <= 0)):
+        raise ValueError(f"budgets must be positive and finite, got {C}")
+
+    def loss(x: np.ndarray) -> np.ndarray:
+        n = np.exp(x)
+        d = c[:, None] / (6.0 * _count(procedure.flops, n, shape))
+        out = surface.A / shape.total(n) ** surface.alpha + surface.B / d**surface.beta
+        return out if procedure.schedule is None else out + procedure.schedule.extra_loss(d)
+
+    grid = np.linspace(np.log(1e-2), np.log(1e16), 2001)
+    i = np.clip(np.argmin(loss(np.broadcast_to(grid, (c.size, grid.size))), axis=1), 1, 1999)
+    lo, hi = grid[i - 1], grid[i + 1]
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(80):
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        f1 = loss(x1[:, None])[:, 0]
+        f2 = loss(x2[:, None])[:, 0]
+        left = f1 < f2
+        hi = np.where(left, x2, hi)
+        lo = np.where(left, lo, x1)
+    n = np.exp(0.5 * (lo + hi))
+    return n.reshape(np.shape(C)) if np.ndim(C) else n[0]
+
+
+def procedure_range(
+    surface: LossSurface, shape: Shape, procedure: Procedure
+) -> tuple[float, float]:
+    """The budgets (as ``procedure`` counts them) whose optimal ``N_E`` spans Kaplan's models."""
+    target = np.log(np.array(KAPLAN_SIZES))
+    lo, hi = np.full(2, np.log(1e3)), np.full(2, np.log(1e32))
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        above = np.log(procedure_optimum(surface, np.exp(mid), shape, procedure)) > target
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+    c = np.exp(0.5 * (lo + hi))
+    return float(c[0]), float(c[1])
+
+
+def fit_procedure(
+    surface: LossSurface, shape: Shape, procedure: Procedure, n: int = 60
+) -> ExponentFit:
+    """The exponent of the counted optimal size against the counted budget over Kaplan's models.
+
+    Budgets are log-spaced over :func:`procedure_range`; the size is ``N_E*`` or ``N_T*``
+    as ``procedure.params`` says.
+    """
+    if n < 2:
+        raise ValueError(f"need n >= 2 budgets, got {n!r}")
+    c_min, c_max = procedure_range(surface, shape, procedure)
+    c = np.geomspace(c_min, c_max, n)
+    size = _count(procedure.params, procedure_optimum(surface, c, shape, procedure), shape)
+    slope, intercept = np.polyfit(np.log(c), np.log(size), 1)
+    return ExponentFit(c_min, c_max, int(n), float(slope), float(intercept))
+
+
+#: The factors one at a time and together: name -> (parameters, FLOPs, mismatched schedule).
+FACTORS: dict[str, tuple[str, str, bool]] = {
+    "none (total counts, matched schedule)": ("total", "total", False),
+    "non-embedding parameters": ("nonembedding", "total", False),
+    "non-embedding FLOPs (no last layer)": ("total", "nonembedding", False),
+    "fixed schedule": ("total", "total", True),
+    "parameters and FLOPs (Pearce & Song)": ("nonembedding", "nonembedding", False),
+    "all three": ("nonembedding", "nonembedding", True),
+}
+
+
+def factor_table(surface: LossSurface, shape: Shape, schedule: Schedule) -> pd.DataFrame:
+    """The fitted exponent over Kaplan's models for each row of :data:`FACTORS`."""
+    rows = {}
+    for name, (params, flops, mismatched) in FACTORS.items():
+        proc = Procedure(params, flops, schedule if mismatched else None)
+        fit = fit_procedure(surface, shape, proc)
+        rows[name] = {
+            "parameters": params,
+            "FLOPs": flops,
+            "schedule": "fixed" if mismatched else "matched",
+            "C from": fit.c_min,
+            "C to": fit.c_max,
+            "exponent": fit.exponent,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --- real runs: the same fit with total and with non-embedding counts --------------------
+
+
+def with_count(runs: pd.DataFrame, count: str) -> pd.DataFrame:
+    """``runs`` with ``params`` the ``count`` size and ``budget = 6 params tokens`` to match.
+
+    Needs ``params`` total and ``params_nonembedding`` (as the ``gadre2024`` and
+    ``gemstones`` loaders give).
+    """
+    if count not in COUNTS:
+        raise ValueError(f"count must be one of {COUNTS}, got {count!r}")
+    missing = {"params", "params_nonembedding", "tokens", "loss"} - set(runs.columns)
+    if missing:
+        raise ValueError(f"runs lack the columns {sorted(missing)}")
+    out = runs.copy()
+    if count == "nonembedding":
+        out["params"] = out["params_nonembedding"].astype(float)
+    out["budget"] = 6.0 * out["params"] * out["tokens"]
+    return out
+
+
+def convention_comparison(
+    runs: pd.DataFrame, n_boot: int = 200, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
+    """VPNLS fits with total and with non-embedding ``params``: ``a, b, alpha, beta``.
+
+    One row per count; columns ``<q>, <q>_lower, <q>_upper`` for each quantity (bootstrap
+    intervals of :func:`scaling_lab.assess` with ``n_boot`` seeded draws), and ``n_runs``.
+    """
+    from .assess import assess
+
+    rows = {}
+    for count in COUNTS:
+        res = assess(with_count(runs, count), "vpnls", n_boot=n_boot, seed=seed, level=level)
+        iv = res.intervals()
+        row: dict[str, float] = {"n_runs": float(len(runs))}
+        for q in ("a", "b", "alpha", "beta"):
+            row |= {q: iv.loc[q, "estimate"], f"{q}_lower": iv.loc[q, "lower"]}
+            row[f"{q}_upper"] = iv.loc[q, "upper"]
+        rows[count] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
