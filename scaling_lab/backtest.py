@@ -5,7 +5,8 @@ its predictions with the held-out runs. ``origin="last"`` fits every budget but 
 largest and predicts the largest; ``"rolling"`` fits the ``k`` smallest budgets and
 predicts every larger one, for each ``k >= min_budgets``. Budgets are the runs' IsoFLOP
 budgets, or for ladders (one run per size) the stated FLOPs or ``6 N D`` grouped by
-:func:`scaling_lab.runs_io.prepare_runs`: the origin is then a compute threshold.
+:func:`scaling_lab.runs_io.prepare_runs`: rolling origins are then compute thresholds
+every :data:`HORIZON_STEP` decades (:func:`origins`).
 
 Intervals come from :func:`scaling_lab.assess.assess` (its default scheme, or the one
 passed): a held-out run's loss interval is the percentile interval of the bootstrap
@@ -28,7 +29,7 @@ from .assess import DEFAULT_LEVEL, DEFAULT_SCHEME, assess, key
 from .fitting import FitError, fit_approach3
 from .fitting.data import check_option
 from .landings import rate
-from .runs_io import MIN_RUNS_PER_BUDGET, Runs, prepare_runs
+from .runs_io import MIN_RUNS_PER_BUDGET, Runs, isoflop_gap, prepare_runs
 
 #: Method name -> (``assess`` method, ``assess`` loss, Approach 3 variant or ``None``).
 METHODS: dict[str, tuple[str, str, str | None]] = {
@@ -115,8 +116,19 @@ class Backtest:
         )
 
 
-def origins(budgets: Sequence[float], origin: str = "rolling", min_budgets: int = 3) -> list[float]:
-    """The largest fitted budget of each fit: the last but one, or every k-th smallest."""
+def origins(
+    budgets: Sequence[float],
+    origin: str = "rolling",
+    min_budgets: int = 3,
+    step: float | None = None,
+) -> list[float]:
+    """The largest fitted budget of each fit: the last but one, or every k-th smallest.
+
+    With ``step`` (decades; for ladders, whose runs each have their own compute) the
+    rolling origins are compute thresholds every ``step`` decades instead of every
+    budget: each threshold gives the largest budget at or below it, kept when at least
+    ``min_budgets`` budgets lie at or below it and one above.
+    """
     check_option("origin", origin, ORIGINS)
     b = np.unique(np.asarray(budgets, dtype=float))
     if int(min_budgets) != min_budgets or min_budgets < 1:
@@ -130,7 +142,18 @@ def origins(budgets: Sequence[float], origin: str = "rolling", min_budgets: int 
             f"origin 'rolling' fits at least min_budgets={min_budgets} budgets and predicts "
             f"a larger one, but the runs have {b.size} budgets"
         )
-    return [float(x) for x in b[min_budgets - 1 : -1]]
+    candidates = b[min_budgets - 1 : -1]
+    if step is not None:
+        lo, hi = np.log10(b[0]), np.log10(b[-1])
+        cuts = 10.0 ** (np.ceil(lo / step) * step + step * np.arange(int((hi - lo) / step) + 2))
+        picked = {float(b[np.searchsorted(b, c, side="right") - 1]) for c in cuts if c >= b[0]}
+        candidates = np.array(sorted(x for x in picked if x in set(candidates.tolist())))
+        if not candidates.size:
+            raise ValueError(
+                f"no compute threshold every {step:g} decades leaves min_budgets={min_budgets} "
+                "budgets to fit and one to predict"
+            )
+    return [float(x) for x in candidates]
 
 
 def observed_vertex(
@@ -210,7 +233,10 @@ def _one_fit(
         level=level, loss=loss,
     )  # fmt: skip
     rng = np.random.default_rng([seed, len(train)])
-    ints = a.intervals()
+    try:
+        ints = a.intervals()
+    except TypeError:  # assess: studentized draws all non-finite (degenerate fit)
+        ints = a.intervals(kind="percentile")
     estimate = ints["estimate"].copy()
     shift = pd.Series(0.0, index=estimate.index)  # log-scale shift of the variant's point
     surface = a.surface
@@ -304,7 +330,8 @@ def backtest(
     curve_budgets = budgets[counts >= MIN_RUNS_PER_BUDGET]
     warnings = list(runs.warnings)
     preds, optima = [], []
-    for o in origins(budgets, origin, min_budgets):
+    step = HORIZON_STEP if isoflop_gap(runs) is not None else None  # a ladder
+    for o in origins(budgets, origin, min_budgets, step):
         train = table[table["budget"] <= o]
         test = table[table["budget"] > o]
         for m in methods:

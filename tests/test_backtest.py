@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import scaling_lab as sl
@@ -148,3 +149,27 @@ def test_bad_arguments_raise_value_error(standard_runs):
         backtest(standard_runs, level=1.5)
     with pytest.raises(ValueError, match="n_boot"):
         backtest(standard_runs, n_boot=-1)
+
+
+def test_ladder_origins_are_compute_thresholds():
+    b = np.geomspace(1e18, 1e21, 31)  # one run per compute: a ladder
+    got = origins(b, "rolling", min_budgets=3, step=0.5)
+    assert got == pytest.approx([10**18.5, 1e19, 10**19.5, 1e20, 10**20.5])
+    surface = sl.SURFACES["chinchilla"]
+    params = surface.N_opt(b) * np.linspace(0.3, 3.0, b.size)  # off the optimum: identifiable
+    tokens = b / (6 * params)
+    ladder = pd.DataFrame({"params": params, "tokens": tokens})
+    ladder["loss"] = surface.loss(params, tokens)
+    result = backtest(ladder, methods=["vpnls"], origin="rolling", n_boot=5)
+    assert sorted(set(result.predictions["origin"])) == pytest.approx(got)
+    assert result.optima.empty  # no IsoFLOP curves, no observed vertices
+    assert result.predictions["predicted"].sub(result.predictions["loss"]).abs().max() < 1e-9
+
+
+def test_scheme_is_passed_to_assess():
+    noisy = sl.sample_isoflops(sl.SURFACES["chinchilla"], noise=0.01, seed=4)
+    a = backtest(noisy, methods=["vpnls"], origin="last", n_boot=20, scheme="curves")
+    b = backtest(noisy, methods=["vpnls"], origin="last", n_boot=20)
+    assert a.scheme == "curves" and b.scheme == "parametric"
+    assert not np.allclose(a.predictions["lower"], b.predictions["lower"])
+    np.testing.assert_allclose(a.predictions["predicted"], b.predictions["predicted"])
