@@ -173,3 +173,19 @@ def test_scheme_is_passed_to_assess():
     assert a.scheme == "curves" and b.scheme == "parametric"
     assert not np.allclose(a.predictions["lower"], b.predictions["lower"])
     np.testing.assert_allclose(a.predictions["predicted"], b.predictions["predicted"])
+
+
+def test_coverage_table_pools_sets_with_binomial_intervals():
+    from scaling_lab.backtest import coverage_table
+
+    sets = {
+        f"s{i}": sl.sample_isoflops(sl.SURFACES["chinchilla"], noise=0.01, seed=i) for i in range(2)
+    }
+    table, _ = coverage_table(sets, methods=["vpnls"], n_boot=5, n_jobs=1)
+    all_rows = table[table["horizon"] == "all"].set_index("set")
+    assert set(all_rows.index) == {"s0", "s1", "pooled"}
+    assert all_rows.loc["pooled", "runs"] == all_rows.loc["s0", "runs"] + all_rows.loc["s1", "runs"]
+    pooled = all_rows.loc["pooled"]
+    assert pooled["loss_coverage_lower"] <= pooled["loss_coverage"] <= pooled["loss_coverage_upper"]
+    again, _ = coverage_table(sets, methods=["vpnls"], n_boot=5, n_jobs=1)
+    assert table.equals(again)
