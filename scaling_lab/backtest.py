@@ -98,13 +98,38 @@ class Backtest:
             "warnings": list(self.warnings),
         }
 
+    def by_budget(self) -> pd.DataFrame:
+        """Per method x origin x held-out budget: mean observed and predicted loss, the
+        share of runs inside their intervals, and observed against predicted ``D*``."""
+        keys = ["method", "origin", "budget"]
+        p = self.predictions.assign(
+            covered=(self.predictions["lower"] <= self.predictions["loss"])
+            & (self.predictions["loss"] <= self.predictions["upper"])
+        )
+        out = p.groupby(keys, sort=False).agg(
+            runs=("loss", "size"),
+            loss=("loss", "mean"),
+            predicted=("predicted", "mean"),
+            covered=("covered", "mean"),
+        )
+        if len(self.optima):
+            d = self.optima.set_index(keys)[["D_observed", "D_predicted", "D_covered"]]
+            out = out.join(d, how="outer")
+        out["runs"] = out["runs"].fillna(0).astype(int)
+        return out.reset_index()
+
     def report(self) -> str:
         """The plain-text summary ``scaling-lab backtest`` prints."""
+        fmt = {"float_format": lambda x: f"{x:.4g}", "index": False}
         lines = [
             f"backtest of {self.source}: origin {self.origin!r}, {self.level:.0%} intervals "
             f"({self.scheme} bootstrap, {self.n_boot} draws, seed {self.seed})",
             "",
-            self.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"),
+            "predicted against observed at each held-out budget (loss: means over its runs):",
+            self.by_budget().to_string(**fmt),
+            "",
+            "summary per method and horizon (decades of compute past the fitted budgets):",
+            self.summary.to_string(**fmt),
         ]
         return "\n".join(lines)
 

@@ -72,6 +72,9 @@ def test_rolling_rows_and_approach2_has_no_loss_rows(standard_runs):
     assert set(s["horizon"]) == {1.0, 2.0, "all"}
     assert s.loc[(s["method"] == "vpnls") & (s["horizon"] == "all"), "runs"].item() == 45
     assert "Backtest(" in repr(result) and len(result.to_frame()) == len(s)
+    by = result.by_budget()
+    assert len(by) == 2 * 3 and set(by.loc[by["method"] == "approach2", "runs"]) == {0}
+    assert "held-out budget" in result.report()
 
 
 def test_noisy_intervals_are_seeded_and_cover_something():
