@@ -472,10 +472,14 @@ def _set_task(
     name: str, runs: pd.DataFrame, method: str, n_boot: int, seed: int, level: float
 ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
     """One set and method, rolling origins; empty tables when nothing can be fitted."""
+    import warnings
+
     try:
-        r = backtest(
-            runs, methods=[method], origin="rolling", n_boot=n_boot, seed=seed, level=level
-        )
+        with warnings.catch_warnings():  # degenerate bootstrap draws on small origins
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = backtest(
+                runs, methods=[method], origin="rolling", n_boot=n_boot, seed=seed, level=level
+            )
     except (FitError, ValueError) as exc:
         return pd.DataFrame(), pd.DataFrame(), (f"{name}, {method}: {exc}",)
     return (
