@@ -9,7 +9,7 @@ import pytest
 
 import scaling_lab as sl
 from scaling_lab import datasets
-from scaling_lab.backtest import PREDICTION_COLUMNS, backtest, horizon, origins
+from scaling_lab.backtest import METHODS, PREDICTION_COLUMNS, backtest, horizon, origins
 from scaling_lab.cli import main
 from scaling_lab.design import check_design
 
@@ -192,3 +192,19 @@ def test_coverage_table_pools_sets_with_binomial_intervals():
     assert pooled["loss_coverage_lower"] <= pooled["loss_coverage"] <= pooled["loss_coverage_upper"]
     again, _ = coverage_table(sets, methods=["vpnls"], n_boot=5, n_jobs=1)
     assert table.equals(again)
+
+
+def test_stored_real_data_coverage_is_consistent():
+    path = Path(__file__).resolve().parents[1] / "data" / "backtest_coverage.csv"
+    table = pd.read_csv(path)
+    rows = table[table["horizon"] == "all"]
+    pooled = rows[rows["set"] == "pooled"].set_index("method")
+    assert set(pooled.index) == set(METHODS)
+    per_set = rows[rows["set"] != "pooled"].groupby("method")["runs"].sum()
+    assert (per_set.reindex(pooled.index) == pooled["runs"]).all()
+    for what in ("loss", "D"):
+        ok = pooled[f"{what}_coverage"].notna()
+        p = pooled[ok]
+        assert (p[f"{what}_coverage_lower"] <= p[f"{what}_coverage"]).all()
+        assert (p[f"{what}_coverage"] <= p[f"{what}_coverage_upper"]).all()
+    assert rows["set"].nunique() == 22  # 16 IsoFLOP variants, 5 other sets, pooled
