@@ -50,6 +50,7 @@ _LAZY: dict[str, str] = {
     **{name: f".book.{name}" for name in ("plots", "report", "widgets")},
     "Assessment": ".assess:Assessment",
     "assess": ".assess:assess",
+    "backtest": ".backtest:backtest",
 }
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "SurfaceFit",
     "analysis",
     "assess",
+    "backtest",
     "bootstrap",
     "costs",
     "datasets",

@@ -2,6 +2,7 @@
 
     scaling-lab fit runs.csv                          # VPNLS, 90% bootstrap intervals
     scaling-lab fit runs.csv --method approach2 --target-compute 1e24 3e24 --json out.json
+    scaling-lab backtest runs.csv --method vpnls approach2 --origin rolling
     scaling-lab plan runs.csv --next-budget 1e22 --points 9 -o next.csv
     scaling-lab size runs.csv --target-compute 1e24 --inference-tokens 0 1e12 1e13
     scaling-lab simulate --surface chinchilla --noise 0.01 --seed 1 -o runs.csv
@@ -25,6 +26,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .assess import DEFAULT_LEVEL, DEFAULT_SCHEME, DESIGN_THRESHOLD, METHODS, SCHEMES, assess
+from .backtest import METHODS as BACKTEST_METHODS
+from .backtest import ORIGINS
 from .datasets import DatasetError
 from .families.cli import register as register_families
 from .fitting import FitError
@@ -94,23 +97,25 @@ def fit_command(args: argparse.Namespace) -> int:
         loss=args.loss,
         delta=args.delta,
     )
-    print(result.report())
-    for line in result.warnings:
-        _warn(line)
-    if args.json:
-        _write(args.json, lambda f: json.dump(result.to_dict(), f, indent=2))
-        print(f"wrote {args.json}")
-    if args.plot:
-        from . import drawing  # matplotlib loads only when a figure is drawn
+    return _report(result, args, "fit_report_figure")
 
-        drawing.use_style()
-        fig = drawing.fit_report_figure(result)
-        try:
-            fig.savefig(args.plot, bbox_inches="tight")
-        except OSError as exc:
-            raise OSError(f"{args.plot}: cannot write the figure ({exc.strerror or exc})") from None
-        print(f"wrote {args.plot}")
-    return 0
+
+def backtest_command(args: argparse.Namespace) -> int:
+    """Refit on the smaller budgets, predict the larger ones, print errors and coverage."""
+    from .backtest import backtest
+
+    runs = read_runs(args.runs)
+    result = backtest(
+        runs,
+        methods=args.method or ("approach2", "vpnls"),
+        origin=args.origin,
+        min_budgets=args.min_budgets,
+        level=args.level,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        scheme=args.scheme,
+    )
+    return _report(result, args, "backtest_figure")
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -181,6 +186,27 @@ def simulate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(result, args: argparse.Namespace, figure: str) -> int:
+    """Print ``result``'s report and warnings; write ``--json`` and draw ``--plot`` on request."""
+    print(result.report())
+    for line in result.warnings:
+        _warn(line)
+    if args.json:
+        _write(args.json, lambda f: json.dump(result.to_dict(), f, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        from . import drawing  # matplotlib loads only when a figure is drawn
+
+        drawing.use_style()
+        fig = getattr(drawing, figure)(result)
+        try:
+            fig.savefig(args.plot, bbox_inches="tight")
+        except OSError as exc:
+            raise OSError(f"{args.plot}: cannot write the figure ({exc.strerror or exc})") from None
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _write(path: str, writer: Callable) -> None:
     try:
         with open(path, "w", encoding="utf-8", newline="") as f:
@@ -246,6 +272,29 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot", metavar="OUT.png", help="draw the runs, fit and intervals")
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     fit.set_defaults(handler=fit_command)
+
+    bt = sub.add_parser(
+        "backtest",
+        help="refit on the smaller budgets and predict the larger ones",
+        description="Fit each method on the budgets up to an origin, predict the held-out "
+        "runs and IsoFLOP optima, and print the errors and interval coverage.",
+    )
+    bt.add_argument("runs", help="CSV with columns params, tokens, loss and optionally budget")
+    bt.add_argument(
+        "--method",
+        choices=BACKTEST_METHODS,
+        nargs="+",
+        help="methods to backtest (default: approach2 vpnls)",
+    )
+    bt.add_argument("--origin", choices=ORIGINS, default="last")
+    bt.add_argument("--min-budgets", type=int, default=3, metavar="K", help="rolling: fit k >= K")
+    bt.add_argument("--bootstrap", type=int, default=100, metavar="B", help="draws (0: none)")
+    bt.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
+    bt.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME)
+    bt.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="interval level")
+    bt.add_argument("--json", metavar="OUT.json", help="write the three tables as JSON")
+    bt.add_argument("--plot", metavar="OUT.png", help="draw predicted against observed")
+    bt.set_defaults(handler=backtest_command)
 
     plan = sub.add_parser(
         "plan",

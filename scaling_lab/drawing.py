@@ -186,3 +186,30 @@ def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) ->
     )
     right.legend(loc="upper left")
     return fig
+
+
+def backtest_figure(result, figsize: tuple[float, float] = (10.0, 4.0)) -> plt.Figure:
+    """Predicted against observed: held-out losses (left) and IsoFLOP D* (right)."""
+    fig, (ax_l, ax_d) = plt.subplots(1, 2, figsize=figsize)
+    for ax, df, obs, pred, lo, hi, log in (
+        (ax_l, result.predictions, "loss", "predicted", "lower", "upper", False),
+        (ax_d, result.optima, "D_observed", "D_predicted", "D_lower", "D_upper", True),
+    ):
+        for j, m in enumerate(result.methods):
+            rows = df[df["method"] == m] if len(df) else df
+            if not len(rows):
+                continue
+            err = np.abs(rows[[lo, hi]].to_numpy().T - rows[pred].to_numpy())
+            ax.errorbar(
+                rows[obs], rows[pred], yerr=err, fmt="o", ms=4, color=f"C{j}", label=m, alpha=0.8
+            )
+        lims = ax.get_xlim()
+        ax.plot(lims, lims, color="0.4", lw=1, ls="--")
+        if log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        ax.legend()
+    ax_l.set(xlabel="observed loss", ylabel="predicted loss", title="held-out runs")
+    ax_d.set(xlabel="observed D* (vertex)", ylabel="predicted D*", title="held-out optima")
+    fig.tight_layout()
+    return fig

@@ -360,7 +360,7 @@ def test_soft_problems_print_one_warning_line_and_exit_0(tmp_path, capsys):
 def test_every_subcommand_is_registered(tmp_path, capsys):
     parser = build_parser()
     choices = set(parser._subparsers._group_actions[0].choices)
-    assert choices == {"fit", "plan", "size", "simulate", "families"}
+    assert choices == {"fit", "plan", "size", "simulate", "families", "backtest"}
     # `families validate DIR` reaches the families validator through main().
     status, out, _ = run_cli(["families", "validate", tmp_path / "missing"], capsys)
     assert status == 1 and "no such folder" in out
