@@ -15,17 +15,19 @@
 * Figures: the static figures' PNGs are re-encoded with a 256-colour palette, as the
   slider frames are (``scaling_lab.book.widgets.figure_png``): the same look at about a
   third of the size.
-* The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB)
-  and their message catalogues (``_static/locales``, used at build time only). The
-  downloadable executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from
-  the execution cache where myst-nb left them out) but not the saved widget state (each
-  slider frame again as base64 PNG): in Jupyter the slider cells draw their frames when
-  run.
+* The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB),
+  their message catalogues (``_static/locales``, used at build time only) and Font
+  Awesome's web fonts (1 MB; the icons come from ``icons.css``). The downloadable
+  executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from the
+  execution cache where myst-nb left them out; figures as 256-colour PNGs) but not the
+  saved widget state (each slider frame again as base64 PNG): in Jupyter the slider
+  cells draw their frames when run.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import re
 import shutil
@@ -197,9 +199,12 @@ def _drop_unread_files(app, exception) -> None:
     for source_map in (out / "_static").rglob("*.map"):
         source_map.unlink()
     shutil.rmtree(out / "_static" / "locales", ignore_errors=True)
+    # Font Awesome's web fonts: the icons are drawn by icons.css, so no page asks for them.
+    shutil.rmtree(out / "_static" / "vendor" / "fontawesome" / "webfonts", ignore_errors=True)
     for notebook in (out / "_sources").rglob("*.ipynb"):
         data = json.loads(notebook.read_text())
         changed = _fill_outputs_from_cache(app, data)
+        changed = _palette_outputs(data) or changed
         if data.get("metadata", {}).pop("widgets", None) is not None or changed:
             notebook.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
@@ -213,6 +218,24 @@ def _palette_images(out: Path) -> None:
         smaller = palette_png(data)
         if len(smaller) < len(data):
             image.write_bytes(smaller)
+
+
+def _palette_outputs(data: dict) -> bool:
+    """The notebook's PNG outputs as 256-colour PNGs, like the site's; True if any."""
+    from scaling_lab.book.widgets import palette_png
+
+    changed = False
+    for cell in data.get("cells", []):
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if not png:
+                continue
+            raw = base64.b64decode("".join(png) if isinstance(png, list) else png)
+            smaller = palette_png(raw)
+            if len(smaller) < len(raw):
+                output["data"]["image/png"] = base64.b64encode(smaller).decode()
+                changed = True
+    return changed
 
 
 def _fill_outputs_from_cache(app, data: dict) -> bool:
