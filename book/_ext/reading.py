@@ -15,9 +15,9 @@
 * Figures: the static figures' PNGs are re-encoded with a 256-colour palette, as the
   slider frames are (``scaling_lab.book.widgets.figure_png``): the same look at about a
   third of the size.
-* The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB),
-  their message catalogues (``_static/locales``, used at build time only) and Font
-  Awesome's web fonts (1 MB; the icons come from ``icons.css``). The downloadable
+* The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB)
+  and their message catalogues (``_static/locales``, used at build time only). (Font
+  Awesome's web fonts stay: the theme's stylesheet draws some glyphs with them.) The downloadable
   executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from the
   execution cache where myst-nb left them out; figures as 256-colour PNGs) but not the
   saved widget state (each slider frame again as base64 PNG): in Jupyter the slider
@@ -199,8 +199,6 @@ def _drop_unread_files(app, exception) -> None:
     for source_map in (out / "_static").rglob("*.map"):
         source_map.unlink()
     shutil.rmtree(out / "_static" / "locales", ignore_errors=True)
-    # Font Awesome's web fonts: the icons are drawn by icons.css, so no page asks for them.
-    shutil.rmtree(out / "_static" / "vendor" / "fontawesome" / "webfonts", ignore_errors=True)
     for notebook in (out / "_sources").rglob("*.ipynb"):
         data = json.loads(notebook.read_text())
         changed = _fill_outputs_from_cache(app, data)
@@ -253,7 +251,10 @@ def _fill_outputs_from_cache(app, data: dict) -> bool:
     import nbformat
     from jupyter_cache import get_cache
 
-    cache = get_cache(app.config.nb_execution_cache_path or ".jupyter_cache")
+    # Where myst-nb keeps the cache: the configured folder, else _build/.jupyter_cache.
+    config = getattr(app.env, "mystnb_config", None)
+    path = getattr(config, "execution_cache_path", "") or app.config.nb_execution_cache_path
+    cache = get_cache(path or Path(app.outdir).parent.joinpath(".jupyter_cache").resolve())
     try:
         _, merged = cache.merge_match_into_notebook(nbformat.from_dict(data))
     except KeyError:  # not in the cache: leave the notebook as it is
