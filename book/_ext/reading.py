@@ -100,7 +100,12 @@ def _write_icons(app, out: Path) -> None:
                     if n.startswith("fa-")
                     and n not in (*_PACKS, "fa-lg", "fa-fw", "fa-xs", "fa-sm")
                 )
-    script = (out / "_static" / FONTAWESOME).read_text()
+    # The theme's own copy: the one in the output is deleted below, and an incremental
+    # build does not copy it again.
+    import pydata_sphinx_theme
+
+    theme_static = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
+    script = (theme_static / "static" / FONTAWESOME).read_text()
     bodies = _pack_bodies(script)
     missing = []
     rules = [
@@ -128,7 +133,7 @@ def _write_icons(app, out: Path) -> None:
 
         logging.getLogger(__name__).warning(f"icons not in Font Awesome: {missing}")
     (out / "_static" / ICONS_CSS).write_text("\n".join(rules) + "\n")
-    (out / "_static" / FONTAWESOME).unlink()  # no page loads it any more
+    (out / "_static" / FONTAWESOME).unlink(missing_ok=True)  # no page loads it any more
 
 
 def _state_to_end_of_body(app, pagename, templatename, context, doctree) -> None:
