@@ -12,17 +12,22 @@
   (543 kB compressed) on every page, for the 16 icons its buttons use. The script is
   dropped; ``_static/icons.css`` draws exactly the icons the pages use, as CSS masks
   made from the same library's path data at build time.
+* Figures: the static figures' PNGs are re-encoded with a 256-colour palette, as the
+  slider frames are (``scaling_lab.book.widgets.figure_png``): the same look at about a
+  third of the size.
 * The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB)
-  and their message catalogues (``_static/locales``, used at build time only). The
-  downloadable executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from
-  the execution cache where myst-nb left them out) but not the saved widget state (each
-  slider frame again as base64 PNG): in Jupyter the slider cells draw their frames when
-  run.
+  and their message catalogues (``_static/locales``, used at build time only). (Font
+  Awesome's web fonts stay: the theme's stylesheet draws some glyphs with them.) The downloadable
+  executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from the
+  execution cache where myst-nb left them out; figures as 256-colour PNGs) but not the
+  saved widget state (each slider frame again as base64 PNG): in Jupyter the slider
+  cells draw their frames when run.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import re
 import shutil
@@ -46,13 +51,10 @@ _PACKS = {
     "far": "far",
     "fas": "fas",
 }
+_FONTAWESOME_TAG = re.compile(
+    r'[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>\n?'
+)
 _ICON_CLASS = re.compile(r'class="([^"]*\b(?:fa-solid|fa-brands|fa-regular|fas|fab|far)\b[^"]*)"')
-
-
-def _drop_fontawesome(app, pagename, templatename, context, doctree) -> None:
-    scripts = context.get("script_files")
-    if scripts:
-        context["script_files"] = [s for s in scripts if FONTAWESOME not in str(s)]
 
 
 def _pack_bodies(script: str) -> dict[str, str]:
@@ -83,7 +85,13 @@ def _icon(body: str, name: str) -> tuple[int, int, str] | None:
 def _write_icons(app, out: Path) -> None:
     used: set[tuple[str, str]] = set()
     for page in out.rglob("*.html"):
-        for classes in _ICON_CLASS.findall(page.read_text(errors="replace")):
+        text = page.read_text(errors="replace")
+        # pydata-sphinx-theme writes this <script> from a template macro, not through
+        # the page's script list, so it is taken out of the written page.
+        dropped = _FONTAWESOME_TAG.sub("", text)
+        if dropped != text:
+            page.write_text(dropped)
+        for classes in _ICON_CLASS.findall(dropped):
             names = classes.split()
             for pack in (p for p in _PACKS if p in names):
                 used.update(
@@ -92,7 +100,12 @@ def _write_icons(app, out: Path) -> None:
                     if n.startswith("fa-")
                     and n not in (*_PACKS, "fa-lg", "fa-fw", "fa-xs", "fa-sm")
                 )
-    script = (out / "_static" / FONTAWESOME).read_text()
+    # The theme's own copy: the one in the output is deleted below, and an incremental
+    # build does not copy it again.
+    import pydata_sphinx_theme
+
+    theme_static = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
+    script = (theme_static / "static" / FONTAWESOME).read_text()
     bodies = _pack_bodies(script)
     missing = []
     rules = [
@@ -120,7 +133,7 @@ def _write_icons(app, out: Path) -> None:
 
         logging.getLogger(__name__).warning(f"icons not in Font Awesome: {missing}")
     (out / "_static" / ICONS_CSS).write_text("\n".join(rules) + "\n")
-    (out / "_static" / FONTAWESOME).unlink()  # no page loads it any more
+    (out / "_static" / FONTAWESOME).unlink(missing_ok=True)  # no page loads it any more
 
 
 def _state_to_end_of_body(app, pagename, templatename, context, doctree) -> None:
@@ -187,14 +200,45 @@ def _drop_unread_files(app, exception) -> None:
         return
     out = Path(app.outdir)
     _write_icons(app, out)
+    _palette_images(out)
     for source_map in (out / "_static").rglob("*.map"):
         source_map.unlink()
     shutil.rmtree(out / "_static" / "locales", ignore_errors=True)
     for notebook in (out / "_sources").rglob("*.ipynb"):
         data = json.loads(notebook.read_text())
         changed = _fill_outputs_from_cache(app, data)
+        changed = _palette_outputs(data) or changed
         if data.get("metadata", {}).pop("widgets", None) is not None or changed:
             notebook.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+
+
+def _palette_images(out: Path) -> None:
+    """Static figures re-encoded as 256-colour PNGs (about 65% smaller, same look)."""
+    from scaling_lab.book.widgets import palette_png
+
+    for image in (out / "_images").glob("*.png"):
+        data = image.read_bytes()
+        smaller = palette_png(data)
+        if len(smaller) < len(data):
+            image.write_bytes(smaller)
+
+
+def _palette_outputs(data: dict) -> bool:
+    """The notebook's PNG outputs as 256-colour PNGs, like the site's; True if any."""
+    from scaling_lab.book.widgets import palette_png
+
+    changed = False
+    for cell in data.get("cells", []):
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if not png:
+                continue
+            raw = base64.b64decode("".join(png) if isinstance(png, list) else png)
+            smaller = palette_png(raw)
+            if len(smaller) < len(raw):
+                output["data"]["image/png"] = base64.b64encode(smaller).decode()
+                changed = True
+    return changed
 
 
 def _fill_outputs_from_cache(app, data: dict) -> bool:
@@ -212,7 +256,10 @@ def _fill_outputs_from_cache(app, data: dict) -> bool:
     import nbformat
     from jupyter_cache import get_cache
 
-    cache = get_cache(app.config.nb_execution_cache_path or ".jupyter_cache")
+    # Where myst-nb keeps the cache: the configured folder, else _build/.jupyter_cache.
+    config = getattr(app.env, "mystnb_config", None)
+    path = getattr(config, "execution_cache_path", "") or app.config.nb_execution_cache_path
+    cache = get_cache(path or Path(app.outdir).parent.joinpath(".jupyter_cache").resolve())
     try:
         _, merged = cache.merge_match_into_notebook(nbformat.from_dict(data))
     except KeyError:  # not in the cache: leave the notebook as it is
@@ -224,7 +271,6 @@ def _fill_outputs_from_cache(app, data: dict) -> bool:
 
 def setup(app):
     app.connect("html-page-context", _state_to_end_of_body, priority=950)
-    app.connect("html-page-context", _drop_fontawesome, priority=950)
     app.add_css_file(ICONS_CSS)
     app.connect("doctree-read", _hide_glue_only_code)
     app.connect("doctree-resolved", _caption_as_alt)

