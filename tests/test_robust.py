@@ -20,6 +20,23 @@ def max_rel_error(fit, surface):
     return max(abs(v) for v in fit.relative_errors(surface).values())
 
 
+#: The arithmetic the golden file was written in: bit-for-bit equality is a claim about
+#: one arithmetic only (another BLAS kernel or SIMD level changes the last bits).
+GOLDEN_ARITHMETIC = ("Haswell", ("X86_V3",))
+
+
+def _arithmetic() -> tuple[str, tuple[str, ...]]:
+    import scipy.linalg  # noqa: F401  (loads scipy's OpenBLAS too)
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    from threadpoolctl import threadpool_info
+
+    blas = sorted(
+        {i.get("architecture") for i in threadpool_info() if i["internal_api"] == "openblas"}
+    )
+    simd = tuple(f for f in __cpu_dispatch__ if __cpu_features__.get(f))
+    return (blas[0] if len(blas) == 1 else ",".join(map(str, blas))), simd
+
+
 def test_default_fit_is_unchanged_to_the_last_bit():
     """Every float of the default fit equals the value the unmodified code produced.
 
@@ -28,10 +45,17 @@ def test_default_fit_is_unchanged_to_the_last_bit():
     and committed (a101a26) before the ``loss``/``weights`` options were added, so this
     compares against the original implementation: 109 fits over the three presets,
     three grids, three noise levels and all four refinements. Floats are stored as
-    ``float.hex`` so the comparison is exact.
+    ``float.hex``. In the arithmetic the file was written in (:data:`GOLDEN_ARITHMETIC`)
+    the comparison is exact, iterations and messages included; in any other (CI's
+    second-arithmetic pass, another CPU) the fitted losses at the runs must agree to
+    1e-8 relative: rounding moves the poorly determined A and B of a noisy ±2x design by
+    up to about 1e-7, where Nelder-Mead stops by about 1e-9 in the loss, and whether
+    L-BFGS-B's last line search reports "abnormal", so status and iterations are compared
+    only in the golden arithmetic.
     """
     golden = json.loads(GOLDEN.read_text())
     assert "caeaccf" in golden["generated_by"]
+    exact = _arithmetic() == GOLDEN_ARITHMETIC
     for case in golden["cases"]:
         df = sl.sample_isoflops(
             sl.SURFACES[case["surface"]],
@@ -42,13 +66,24 @@ def test_default_fit_is_unchanged_to_the_last_bit():
             drift=case.get("drift", 1.0),
         )
         fit = sl.fit_vpnls(df, method=case["method"])
-        for name in ("E", "A", "B", "alpha", "beta", "rss"):
-            assert float(getattr(fit, name)).hex() == case[name], (case, name)
-        assert (fit.n_iter, str(fit.status), fit.message) == (
-            case["n_iter"],
-            case["status"],
-            case["message"],
-        )
+        if exact:
+            for name in ("E", "A", "B", "alpha", "beta", "rss"):
+                assert float(getattr(fit, name)).hex() == case[name], (case, name)
+        else:  # the fitted losses, which rounding cannot move the way it moves A and B
+            names = ("E", "A", "B", "alpha", "beta")
+            was = sl.LossSurface(*(float.fromhex(case[n]) for n in names))
+            np.testing.assert_allclose(
+                fit.loss(df["params"], df["tokens"]),
+                was.loss(df["params"], df["tokens"]),
+                rtol=1e-8,
+                err_msg=str(case),
+            )
+        if exact:
+            assert (fit.n_iter, str(fit.status), fit.message) == (
+                case["n_iter"],
+                case["status"],
+                case["message"],
+            )
 
 
 @pytest.mark.parametrize("name", ["symmetric", "chinchilla", "asymmetric"])
