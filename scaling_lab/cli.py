@@ -269,7 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Huber threshold in loss units (default {HUBER_DELTA:g})",
     )
     fit.add_argument("--json", metavar="OUT.json", help="write the report as JSON")
-    fit.add_argument("--plot", metavar="OUT.png", help="draw the runs, fit and intervals")
+    fit.add_argument(
+        "--plot",
+        metavar="OUT.png|svg|pdf",
+        help="draw the runs, fit and intervals (format from the suffix)",
+    )
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     fit.set_defaults(handler=fit_command)
 
@@ -293,7 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME)
     bt.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="interval level")
     bt.add_argument("--json", metavar="OUT.json", help="write the three tables as JSON")
-    bt.add_argument("--plot", metavar="OUT.png", help="draw predicted against observed")
+    bt.add_argument(
+        "--plot",
+        metavar="OUT.png|svg|pdf",
+        help="draw predicted against observed (format from the suffix)",
+    )
     bt.set_defaults(handler=backtest_command)
 
     plan = sub.add_parser(

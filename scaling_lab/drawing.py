@@ -14,33 +14,114 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.text import Text
 
 from .fitting.approach2 import Approach2Fit
 from .surfaces import LossSurface
 
+#: The width of the book's text column, in inches: every figure is drawn at most this
+#: wide, so it is shown at its natural size (or close to it) and its text at the size
+#: it was set in. 7.2 in is 691 CSS px, just inside the 741 px desktop column.
+COLUMN_WIDTH_IN = 7.2
+#: No text in a figure is set smaller than this (points at the figure's natural size).
+#: Shown at natural size that is 12 CSS px; at phone width figures keep at least
+#: ``PHONE_MIN_WIDTH_PX`` and scroll sideways, so the text stays at 9 CSS px or more.
+MIN_FONT_PT = 9.0
+#: The narrowest a figure is shown on a phone (the site's CSS; the browser tests check it).
+PHONE_MIN_WIDTH_PX = 560
+
 STYLE: dict[str, object] = {
     "figure.dpi": 100,
     "savefig.dpi": 100,
-    "figure.figsize": (7.0, 4.2),
+    "figure.figsize": (COLUMN_WIDTH_IN, 4.0),
     "font.size": 10,
     "axes.titlesize": 10,
     "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "figure.titlesize": 10,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "legend.frameon": False,
-    "legend.fontsize": 8,
     "lines.linewidth": 1.6,
+    # Vector figures keep their text as text: sharp at any zoom, searchable, and its
+    # size is readable from the file (tests/browser/test_reading.py checks it).
+    "svg.fonttype": "none",
 }
 
 TRUE_STYLE = {"color": "black", "marker": "*", "ms": 11, "ls": "none", "zorder": 5}
 INFERRED_STYLE = {"color": "tab:red", "marker": "x", "ms": 8, "mew": 2, "ls": "none", "zorder": 6}
 
 
+class IllegibleFigure(ValueError):
+    """A figure wider than the column or with text smaller than ``MIN_FONT_PT``."""
+
+
+def illegible_parts(fig: plt.Figure) -> list[str]:
+    """What makes ``fig`` hard to read in the page: too wide, or text set too small.
+
+    Text sizes are the artists' own (a mathtext label's superscript is drawn at 70% of
+    its label, as in print; the label's size is what counts here).
+    """
+    problems = []
+    width = fig.get_figwidth()
+    if width > COLUMN_WIDTH_IN + 1e-9:
+        problems.append(f"figure is {width:g} in wide (column {COLUMN_WIDTH_IN:g} in)")
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < MIN_FONT_PT:
+            label = text.get_text().strip().replace("\n", " ")[:40]
+            problems.append(f"text {label!r} at {text.get_fontsize():g} pt (< {MIN_FONT_PT:g})")
+    return problems
+
+
+def check_legible(fig: plt.Figure) -> plt.Figure:
+    """``fig`` unchanged, or :class:`IllegibleFigure` naming what is too wide or too small."""
+    problems = illegible_parts(fig)
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise IllegibleFigure(f"figure not legible in the page: {shown}")
+    return fig
+
+
+def _legible_svg(fig: plt.Figure) -> str:
+    from IPython.core.pylabtools import print_figure as ipython_print_figure
+
+    check_legible(fig)
+    return ipython_print_figure(fig, "svg", bbox_inches="tight")
+
+
 def use_style() -> None:
-    """Apply the book's matplotlib style."""
+    """Apply the book's matplotlib style; in IPython, figures display as checked SVG.
+
+    Every figure a chapter shows goes through :func:`check_legible`, so a figure drawn too
+    wide or with small text fails the chapter instead of reaching the page.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - the book extra brings IPython
+        shell = None
+    else:
+        shell = get_ipython()
+    if shell is not None:
+        try:  # activate the inline backend now: on activation it resets the formatters
+            import matplotlib_inline.backend_inline  # noqa: F401
+        except ImportError:  # pragma: no cover - a shell without the inline backend
+            pass
     mpl.rcParams.update(STYLE)
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    formatters = shell.display_formatter.formatters
+    for mime in ("image/png", "image/jpeg", "application/pdf", "image/svg+xml"):
+        formatters[mime].pop(Figure, None)
+    formatters["image/svg+xml"].for_type(Figure, _legible_svg)
 
 
 def budget_colors(budgets: Sequence[float]) -> list:
@@ -96,7 +177,7 @@ def plot_isoflops(
     if show_centers:
         handles.append(plt.Line2D([], [], color="0.3", lw=0.8, ls=":"))
         labels.append("sampling centre")
-    ax.legend(handles, labels, loc="upper right", ncol=2, fontsize=7)
+    ax.legend(handles, labels, loc="upper right", ncol=2, fontsize=9)
     return ax
 
 
@@ -107,7 +188,7 @@ def plot_isoflops(
 MAX_LEGEND_BUDGETS = 12
 
 
-def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) -> plt.Figure:
+def fit_report_figure(assessment, figsize: tuple[float, float] = (7.2, 3.6)) -> plt.Figure:
     """Runs, fitted IsoFLOP curves and optima (left); ``D*`` against compute with intervals.
 
     ``assessment`` is a :class:`scaling_lab.assess.Assessment`. Left: each budget's runs
@@ -135,7 +216,7 @@ def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) ->
         left.set_xlabel("parameters N")
         left.set_ylabel("loss")
         if budgets.size <= MAX_LEGEND_BUDGETS:
-            left.legend(title="budget (FLOPs)", ncol=2, fontsize=7, loc="upper right")
+            left.legend(title="budget (FLOPs)", ncol=2, fontsize=9, loc="upper right")
     curves = surface is None or bool(np.any(np.unique(runs["budget"], return_counts=True)[1] >= 3))
     left.set_title(
         "runs, fitted IsoFLOP curves and optima (×)"
@@ -188,7 +269,7 @@ def fit_report_figure(assessment, figsize: tuple[float, float] = (10.0, 4.0)) ->
     return fig
 
 
-def backtest_figure(result, figsize: tuple[float, float] = (10.0, 4.0)) -> plt.Figure:
+def backtest_figure(result, figsize: tuple[float, float] = (7.2, 3.6)) -> plt.Figure:
     """Predicted against observed: held-out losses (left) and IsoFLOP D* (right)."""
     fig, (ax_l, ax_d) = plt.subplots(1, 2, figsize=figsize)
     for ax, df, obs, pred, lo, hi, log in (

@@ -12,12 +12,15 @@
   (543 kB compressed) on every page, for the 16 icons its buttons use. The script is
   dropped; ``_static/icons.css`` draws exactly the icons the pages use, as CSS masks
   made from the same library's path data at build time.
-* Figures: the static figures' PNGs are re-encoded with a 256-colour palette, as the
-  slider frames are (``scaling_lab.book.widgets.figure_png``): the same look at about a
-  third of the size.
+* Figures: static figures are SVG (``scaling_lab.drawing.use_style``), each in a box
+  that scrolls sideways on a phone, where the figure keeps a legible width. A PNG that
+  still reaches the site is re-encoded with a 256-colour palette, as the slider frames
+  are (``scaling_lab.book.widgets.figure_png``): the same look at about a third of the
+  size.
 * The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB)
   and their message catalogues (``_static/locales``, used at build time only). (Font
-  Awesome's web fonts stay: the theme's stylesheet draws some glyphs with them.) The downloadable
+  Awesome's WOFF2 web fonts stay: the theme's stylesheet draws some glyphs with them;
+  their TrueType copies, which no current browser asks for, go.) The downloadable
   executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from the
   execution cache where myst-nb left them out; figures as 256-colour PNGs) but not the
   saved widget state (each slider frame again as base64 PNG): in Jupyter the slider
@@ -183,6 +186,22 @@ def _hide_glue_only_code(app, doctree) -> None:
                 cell.parent.remove(cell)
 
 
+def _scrollable_figures(app, doctree, docname) -> None:
+    """Each output image in a box of its own, which on a phone scrolls sideways.
+
+    On a narrow screen a figure keeps at least ``PHONE_MIN_WIDTH_PX`` (scaling-lab.css)
+    so that its text stays legible; only this box scrolls, and the caption below it
+    stays in place.
+    """
+    for image in list(doctree.findall(nodes.image)):
+        parent = image.parent
+        if "scaling-lab-figure-scroll" in parent.get("classes", []):
+            continue
+        box = nodes.container(classes=["scaling-lab-figure-scroll"])
+        parent.replace(image, box)
+        box += image
+
+
 def _caption_as_alt(app, doctree, docname) -> None:
     for figure in doctree.findall(nodes.figure):
         caption = next(iter(figure.findall(nodes.caption)), None)
@@ -204,6 +223,10 @@ def _drop_unread_files(app, exception) -> None:
     for source_map in (out / "_static").rglob("*.map"):
         source_map.unlink()
     shutil.rmtree(out / "_static" / "locales", ignore_errors=True)
+    # The theme's stylesheet lists each Font Awesome face as WOFF2 and then TrueType;
+    # every browser the site supports takes the WOFF2, so the TrueType copies go.
+    for font in (out / "_static" / "vendor").rglob("*.ttf"):
+        font.unlink()
     for notebook in (out / "_sources").rglob("*.ipynb"):
         data = json.loads(notebook.read_text())
         changed = _fill_outputs_from_cache(app, data)
@@ -274,5 +297,6 @@ def setup(app):
     app.add_css_file(ICONS_CSS)
     app.connect("doctree-read", _hide_glue_only_code)
     app.connect("doctree-resolved", _caption_as_alt)
+    app.connect("doctree-resolved", _scrollable_figures)
     app.connect("build-finished", _drop_unread_files)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -18,7 +18,7 @@ def allocation_figure(curves: dict[str, pd.DataFrame], level: str = "90%") -> pl
     Each frame is indexed by ``T`` with columns ``N``, ``N_opt`` and ``tokens_per_param``;
     ``*_lower``/``*_upper`` columns, where present, are drawn as a band.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.4), layout="constrained")
     for color, (name, df) in zip(COLORS, curves.items(), strict=False):
         t = df.index.to_numpy()
         for ax, col in zip(axes, ("N", "tokens_per_param"), strict=True):
@@ -40,7 +40,7 @@ def allocation_figure(curves: dict[str, pd.DataFrame], level: str = "90%") -> pl
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("inference tokens T")
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=9)
     return fig
 
 
@@ -100,12 +100,12 @@ def lifetime_cost_figure(targets: dict[str, tuple[LossSurface, float]], T: float
             (best.N / best.N_opt, best.total_flops / scale),
             textcoords="offset points",
             xytext=(6, -14),
-            fontsize=8,
+            fontsize=9,
             color=color,
         )
     ax.set_xscale("log")
     ax.set_xlabel("model size N / N* (N* the compute-optimal size for the loss)")
     ax.set_ylabel("lifetime compute (compute-optimal model = 1)")
     ax.set_ylim(0.0, 2.0)
-    ax.legend(title="○ compute-optimal   ★ inference-optimal", fontsize=8, title_fontsize=8)
+    ax.legend(title="○ compute-optimal   ★ inference-optimal", fontsize=9, title_fontsize=9)
     return fig

@@ -21,7 +21,7 @@ def kaplan_figure(
     c = np.geomspace(*span, 300)
     table = frontier_table(surface, c, shape)
     fit = fit_exponent(surface, c_min, c_max, shape)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.9), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.5), layout="constrained")
     left.plot(c, table["N_E"], color="tab:blue", label="optimal non-embedding size $N_E^*$")
     left.plot(c, table["N_T"], color="tab:gray", ls=":", label="its total size $N_T$")
     left.plot(
@@ -37,7 +37,7 @@ def kaplan_figure(
         ax.set_xlabel("non-embedding compute $C_E = 6 N_E D$ (FLOPs)")
     left.set_yscale("log")
     left.set_ylabel("parameters")
-    left.legend(fontsize=7)
+    left.legend(fontsize=9)
     small, large = exponent_limits(surface)
     right.plot(c, table["local_exponent"], color="tab:blue", label="local exponent")
     right.axhline(fit.exponent, color="tab:red", ls="--", label=f"fitted: {fit.exponent:.3f}")
@@ -50,5 +50,5 @@ def kaplan_figure(
     )
     right.set_ylim(0.4, 1.05)
     right.set_ylabel("d ln $N_E^*$ / d ln $C_E$")
-    right.legend(fontsize=7, loc="upper right")
+    right.legend(fontsize=9, loc="upper right")
     return fig

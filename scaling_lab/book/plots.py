@@ -64,7 +64,7 @@ def plot_loss_landscape(
     cs = ax.contour(
         grid_n, grid_d, surface.loss(grid_n, grid_d), levels=levels, cmap="Greys", linewidths=0.8
     )
-    ax.clabel(cs, fmt="%.2f", fontsize=7)
+    ax.clabel(cs, fmt="%.2f", fontsize=9)
     for color, budget in zip(budget_colors(budgets), budgets, strict=True):
         ax.plot(ns, budget / (6 * ns), color=color, lw=1.4, label=f"C = {budget:.0e}")
     path = np.geomspace(min(budgets) / 10, max(budgets) * 10, 50)
@@ -86,7 +86,7 @@ def plot_loss_landscape(
 
 
 def approach2_figure(
-    surface: LossSurface, grid: float = 8.0, figsize: tuple[float, float] = (9.0, 3.6), **sampling
+    surface: LossSurface, grid: float = 8.0, figsize: tuple[float, float] = (7.2, 3.3), **sampling
 ) -> plt.Figure:
     """IsoFLOP runs with fitted parabolas (left) and the power law of the vertices (right)."""
 
@@ -129,7 +129,7 @@ def plot_error_lines(
 
 
 def vertex_shift_figure(
-    ratio: float, grid: float, n_points: int = 15, figsize: tuple[float, float] = (9.0, 3.6)
+    ratio: float, grid: float, n_points: int = 15, figsize: tuple[float, float] = (7.2, 3.3)
 ) -> plt.Figure:
     """The normalised IsoFLOP valley with its fitted parabola (left) and the shift vs width."""
 
@@ -153,7 +153,7 @@ def vertex_shift_figure(
     left.axvline(shift, color="tab:red", lw=1, ls=":", label=f"vertex: {shift:+.4f} decades")
     left.set_xlabel("model size relative to the optimum: log10(N / N*)")
     left.set_ylabel("reducible loss, normalised: (L - E) / P")
-    left.legend(loc="upper center", fontsize=7)
+    left.legend(loc="upper center", fontsize=9)
     widths = np.geomspace(2.0, 100.0, 60)
     right.plot(widths, vertex_shift(s.alpha, s.beta, widths, n_points), color="tab:red")
     right.plot(grid, shift, "o", color="tab:red")
@@ -207,7 +207,7 @@ def offset_drift_figure(
     magnitude: float,
     grid: float,
     surface: LossSurface | None = None,
-    figsize: tuple[float, float] = (9.0, 3.6),
+    figsize: tuple[float, float] = (7.2, 3.3),
     ylim: tuple[float, float] | None = None,
 ) -> plt.Figure:
     """Relative error of D* against compute under a constant offset (left) and a drift (right).
@@ -244,7 +244,7 @@ def extrapolation_figure(
     drift: float = 1.0,
     grid: float = 8.0,
     center_scale: float = 1.0,
-    figsize: tuple[float, float] = (8.0, 3.6),
+    figsize: tuple[float, float] = (7.2, 3.4),
 ) -> plt.Figure:
     """Relative error of the Approach 2 ``D*(C)`` from 1e17 to 1e25 FLOPs, per preset."""
 
@@ -268,7 +268,7 @@ def extrapolation_figure(
 
 
 def compounding_figure(
-    center_scale: float = 3.0, drift: float = 1.0, figsize: tuple[float, float] = (8.0, 3.6)
+    center_scale: float = 3.0, drift: float = 1.0, figsize: tuple[float, float] = (7.2, 3.4)
 ) -> plt.Figure:
     """Bars of the D* error at 1e24 FLOPs for each preset and named grid under one bias."""
 
@@ -282,7 +282,7 @@ def compounding_figure(
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel("D* at 1e24 FLOPs: relative error (%)")
     ax.set_xlabel("")
-    ax.legend(title="grid", ncol=4, fontsize=7)
+    ax.legend(title="grid", ncol=4, fontsize=9)
     return fig
 
 
@@ -394,7 +394,7 @@ def deadweight_cost_figure(
     lower: pd.Series | None = None,
     upper: pd.Series | None = None,
     usd_limit: float | None = None,
-    figsize: tuple[float, float] = (9.0, 3.8),
+    figsize: tuple[float, float] = (7.2, 3.4),
 ) -> plt.Figure:
     """Deadweight compute per case: share of the budget (left) and its rental price (right).
 
@@ -442,7 +442,7 @@ def deadweight_curve_figure(
     surfaces: dict[str, LossSurface],
     points: pd.DataFrame | None = None,
     errors: np.ndarray | None = None,
-    figsize: tuple[float, float] = (8.0, 4.0),
+    figsize: tuple[float, float] = (7.2, 3.8),
 ) -> plt.Figure:
     """Deadweight share of the budget against the token error, one curve per surface.
 
@@ -476,7 +476,7 @@ def deadweight_curve_figure(
     ax.set_xlabel("token error of the planned run, D/D* − 1 (%)")
     ax.set_ylabel("deadweight compute (% of budget)")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -488,7 +488,7 @@ def miss_rates_figure(rates: pd.DataFrame) -> plt.Figure:
 
     ``rates`` is ``montecarlo.miss_rates`` output (index: configuration names).
     """
-    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(rates) + 1.3), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.2, 0.42 * len(rates) + 1.3), layout="constrained")
     y = np.arange(len(rates))
     for offset, kind, label in (
         (-0.15, "early stops", "early stop (RSS near zero)"),
@@ -504,7 +504,7 @@ def miss_rates_figure(rates: pd.DataFrame) -> plt.Figure:
         f"share of {int(rates['fits'].iloc[0])} perturbed fits that miss (%), with 95% interval"
     )
     ax.set_xlim(left=0)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=9)
     return fig
 
 
@@ -515,7 +515,7 @@ def landings_figure(landings: pd.DataFrame, by: str, xlabel: str) -> plt.Figure:
     relative jitter of the losses, so a column of several colours is one fit whose
     landing the last bits of the arithmetic decide.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.2, 3.6), layout="constrained")
     for kind, color in KIND_COLORS.items():
         part = landings[landings["kind"] == kind]
         ax.scatter(
@@ -530,7 +530,7 @@ def landings_figure(landings: pd.DataFrame, by: str, xlabel: str) -> plt.Figure:
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("worst relative error of E, A, B, α, β")
-    ax.legend(loc="upper right", ncol=3, fontsize=8)
+    ax.legend(loc="upper right", ncol=3, fontsize=9)
     return fig
 
 
@@ -554,7 +554,7 @@ def interval_comparison_figure(
     table: pd.DataFrame,
     quantities: Sequence[str],
     labels: dict[str, str] | None = None,
-    figsize: tuple[float, float] = (9.0, 4.6),
+    figsize: tuple[float, float] = (7.2, 4.4),
     ncols: int | None = None,
     titles: dict[str, str] | None = None,
 ) -> plt.Figure:
@@ -612,7 +612,7 @@ def residual_diagnostics_figure(
     )
     n = len(residuals)
     fig, axes = plt.subplots(
-        n, 4, figsize=figsize or (11.0, 2.3 * n), layout="constrained", squeeze=False
+        n, 4, figsize=figsize or (7.2, 2.1 * n), layout="constrained", squeeze=False
     )
     last = n - 1
     for i, (row, (name, res)) in enumerate(zip(axes, residuals.items(), strict=True)):
@@ -650,7 +650,7 @@ def method_errors_figure(
     import textwrap
 
     labels = labels or {}
-    fig, axes = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, layout="constrained")
+    fig, axes = plt.subplots(2, 1, figsize=(7.2, 6.0), sharex=True, layout="constrained")
     levels = sorted(results["noise"].unique())
     cmap = plt.get_cmap("viridis")
     rng = np.random.default_rng(0)  # jitter only
@@ -666,13 +666,13 @@ def method_errors_figure(
         ax.set_yscale("log")
         ax.set_ylabel(f"|relative error of {name}|")
     axes[1].set_xticks(
-        range(len(methods)), [textwrap.fill(labels.get(m, m), 16) for m in methods], fontsize=7
+        range(len(methods)), [textwrap.fill(labels.get(m, m), 16) for m in methods], fontsize=9
     )
-    axes[0].legend(loc="lower left", ncol=len(levels), fontsize=7)
+    axes[0].legend(loc="lower left", ncol=len(levels), fontsize=9)
     return fig
 
 
-def coverage_figure(summary: pd.DataFrame, figsize: tuple[float, float] = (8.0, 3.6)) -> plt.Figure:
+def coverage_figure(summary: pd.DataFrame, figsize: tuple[float, float] = (7.2, 3.4)) -> plt.Figure:
     """Measured coverage per quantity, one marker per scheme and interval, with binomial bars.
 
     ``summary`` is :meth:`scaling_lab.coverage.CoverageStudy.summary`: columns ``scheme,
@@ -709,5 +709,5 @@ def coverage_figure(summary: pd.DataFrame, figsize: tuple[float, float] = (8.0, 
     }
     ax.set_xticks(range(len(quantities)), [labels.get(q, q) for q in quantities])
     ax.set_ylabel("intervals containing the truth (%)")
-    ax.legend(ncol=3, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(ncol=3, fontsize=9, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig

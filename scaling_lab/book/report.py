@@ -80,10 +80,13 @@ def table(
     float_format: str | Callable[[object], str] | dict = "{:.3g}",
     caption: str | None = None,
     max_rows: int | None = None,
+    csv: pd.DataFrame | None = None,
 ) -> HTML:
     """An HTML table rounded for reading, with a link to download the full-precision CSV.
 
     ``max_rows`` shows only the first rows on the page; the CSV always has all of them.
+    ``csv``, when given, is the frame the download holds instead of ``df`` (the detail
+    behind a summary shown on the page).
     Column labels and index names are shown in words (:func:`readable_label`); the CSV
     keeps them as they are. Integer columns read as counts, with thousands separators
     from 10,000 on (a string ``float_format`` applies to the other numbers); missing
@@ -103,14 +106,15 @@ def table(
         styled = styled.format(_count, subset=counts, na_rep=MISSING)
         numeric = [c for c in numeric if c not in counts]
     styled = styled.format(float_format, subset=numeric, na_rep=MISSING)
+    full, what = (df, "this table") if csv is None else (csv, "the full table")
     parts = ['<div class="scaling-lab-table">']
     if caption:
         parts.append(f'<p class="scaling-lab-table-caption">{html.escape(caption)}</p>')
     parts.append(f'<div class="scaling-lab-table-scroll">{styled.to_html()}</div>')
     parts.append(
         f'<p class="scaling-lab-download"><a download="{html.escape(filename)}" '
-        f'href="{csv_data_uri(df)}">Download this table as CSV</a> '
-        f"(full precision, {len(df)} rows)</p>"
+        f'href="{csv_data_uri(full)}">Download {what} as CSV</a> '
+        f"(full precision, {len(full)} rows)</p>"
     )
     parts.append("</div>")
     return HTML("".join(parts))

@@ -53,7 +53,7 @@ def loss_scaling(an: FamiliesAnalysis) -> plt.Figure:
 def residuals(an: FamiliesAnalysis) -> plt.Figure:
     """Residuals of both laws with the ±2σ band of each fit's noise scale."""
     use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), layout="constrained", sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.2), layout="constrained", sharey=True)
     for ax, (form, fit) in zip(axes, an.fits.items(), strict=True):
         st = FORM_STYLE[form]
         ax.axhspan(-2 * fit.sigma * 1e3, 2 * fit.sigma * 1e3, color=st["color"], alpha=0.15, lw=0)
@@ -71,7 +71,7 @@ def model_selection(an: FamiliesAnalysis) -> plt.Figure:
     use_style()
     fig, axd = plt.subplot_mosaic(
         [["profile", "criteria"], ["chinchilla", "chinchilla"]],
-        figsize=(7.5, 6.4),
+        figsize=(7.2, 6.4),
         layout="constrained",
     )
     ax = axd["profile"]
@@ -113,7 +113,7 @@ def task_scaling(an: FamiliesAnalysis) -> plt.Figure:
     """Each benchmark's accuracy with binomial error bars and both task laws."""
     use_style()
     cb = an.cerebras
-    fig, axes = plt.subplots(4, 2, figsize=(7.5, 9.6), layout="constrained", sharex=True)
+    fig, axes = plt.subplots(4, 2, figsize=(7.2, 9.6), layout="constrained", sharex=True)
     grid = np.geomspace(5e7, 1e11, 200)
     for ax, (name, b) in zip(axes.flat, data.BENCHMARKS.items(), strict=False):
         objs = an.task_fits[name]
@@ -151,7 +151,7 @@ def _label(target: str) -> str:
 def extrapolation(an: FamiliesAnalysis) -> plt.Figure:
     """Rolling-origin errors for loss and for each benchmark, on comparable scales."""
     use_style()
-    fig, axes = plt.subplots(2, 1, figsize=(7.5, 7.2), layout="constrained", sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(7.2, 7.2), layout="constrained", sharex=True)
     for ax, table, ylabel in (
         (axes[0], an.loss_errors, "log-loss error (%)"),
         (axes[1], an.task_errors, "accuracy error\n(% of chance-to-perfect range)"),
@@ -180,7 +180,7 @@ def transfer(an: FamiliesAnalysis) -> plt.Figure:
     use_style()
     t = an.transfer_table
     fig, axes = plt.subplots(
-        1, len(VARIANTS), figsize=(7.5, 3.4), layout="constrained", sharey=True
+        1, len(VARIANTS), figsize=(7.2, 3.4), layout="constrained", sharey=True
     )
     cmap = plt.get_cmap("tab10")
     for ax, v in zip(axes, VARIANTS, strict=True):
