@@ -51,6 +51,7 @@ STYLE: dict[str, object] = {
     # Vector figures keep their text as text: sharp at any zoom, searchable, and its
     # size is readable from the file (tests/browser/test_reading.py checks it).
     "svg.fonttype": "none",
+    "svg.hashsalt": "scaling-lab",  # element ids from the drawing alone: same figure, same file
 }
 
 TRUE_STYLE = {"color": "black", "marker": "*", "ms": 11, "ls": "none", "zorder": 5}
@@ -93,7 +94,8 @@ def _legible_svg(fig: plt.Figure) -> str:
     from IPython.core.pylabtools import print_figure as ipython_print_figure
 
     check_legible(fig)
-    return ipython_print_figure(fig, "svg", bbox_inches="tight")
+    # No date in the metadata: a figure re-drawn unchanged is the same file (and image name).
+    return ipython_print_figure(fig, "svg", bbox_inches="tight", metadata={"Date": None})
 
 
 def use_style() -> None:

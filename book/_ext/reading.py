@@ -16,13 +16,16 @@
   that scrolls sideways on a phone, where the figure keeps a legible width. A PNG that
   still reaches the site is re-encoded with a 256-colour palette, as the slider frames
   are (``scaling_lab.book.widgets.figure_png``): the same look at about a third of the
-  size.
-* The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB)
-  and their message catalogues (``_static/locales``, used at build time only). (Font
+  size. Every SVG, in the pages and in the downloadable notebooks, goes through
+  ``compact_svg`` (rounded coordinates, no metadata, short ids): the same drawing at
+  about half the size.
+* The built site drops what no reader loads: the themes' source maps (``*.map``, 3.4 MB),
+  their message catalogues (``_static/locales``, used at build time only),
+  and output images no page shows (an incremental build leaves the previous run's). (Font
   Awesome's WOFF2 web fonts stay: the theme's stylesheet draws some glyphs with them;
   their TrueType copies, which no current browser asks for, go.) The downloadable
   executed notebooks (``_sources/**/*.ipynb``) keep every output (taken from the
-  execution cache where myst-nb left them out; figures as 256-colour PNGs) but not the
+  execution cache where myst-nb left them out; figures compacted as the pages' are) but not the
   saved widget state (each slider frame again as base64 PNG): in Jupyter the slider
   cells draw their frames when run.
 """
@@ -219,7 +222,9 @@ def _drop_unread_files(app, exception) -> None:
         return
     out = Path(app.outdir)
     _write_icons(app, out)
+    _drop_unreferenced_images(out)
     _palette_images(out)
+    _compact_svgs(out)
     for source_map in (out / "_static").rglob("*.map"):
         source_map.unlink()
     shutil.rmtree(out / "_static" / "locales", ignore_errors=True)
@@ -231,6 +236,7 @@ def _drop_unread_files(app, exception) -> None:
         data = json.loads(notebook.read_text())
         changed = _fill_outputs_from_cache(app, data)
         changed = _palette_outputs(data) or changed
+        changed = _compact_svg_outputs(data) or changed
         if data.get("metadata", {}).pop("widgets", None) is not None or changed:
             notebook.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
@@ -244,6 +250,43 @@ def _palette_images(out: Path) -> None:
         smaller = palette_png(data)
         if len(smaller) < len(data):
             image.write_bytes(smaller)
+
+
+def _drop_unreferenced_images(out: Path) -> None:
+    """Output images no page shows: an incremental build leaves the previous run's behind."""
+    pages = "".join(page.read_text() for page in out.rglob("*.html"))
+    for image in (out / "_images").iterdir():
+        if image.is_file() and f"_images/{image.name}" not in pages:
+            image.unlink()
+
+
+def _compact_svgs(out: Path) -> None:
+    """Static figures without what no reader sees (``compact_svg``: about half the size)."""
+    from compact_svg import compact_svg
+
+    for image in (out / "_images").rglob("*.svg"):
+        text = image.read_text()
+        smaller = compact_svg(text)
+        if len(smaller) < len(text):
+            image.write_text(smaller)
+
+
+def _compact_svg_outputs(data: dict) -> bool:
+    """The notebook's SVG outputs compacted as the site's, each one string; True if any."""
+    from compact_svg import compact_svg
+
+    changed = False
+    for cell in data.get("cells", []):
+        for output in cell.get("outputs", []):
+            svg = output.get("data", {}).get("image/svg+xml")
+            if not svg:
+                continue
+            text = "".join(svg) if isinstance(svg, list) else svg
+            smaller = compact_svg(text)
+            if smaller != svg:
+                output["data"]["image/svg+xml"] = smaller
+                changed = True
+    return changed
 
 
 def _palette_outputs(data: dict) -> bool:
