@@ -51,11 +51,15 @@ def percentile_interval(
     """``(lower, upper)``: the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles of ``draws``.
 
     The percentile interval of bootstrap draws along ``axis``, NaN (failed draws) left
-    out; ``method`` is numpy's quantile rule. Shared by :class:`BootstrapResult`, the
+    out; ``method`` is numpy's quantile rule. With ``axis=None`` and no finite draw the
+    interval is ``(nan, nan)``. Shared by :class:`BootstrapResult`, the
     assessment's intervals, the Monte Carlo summaries and the model-family intervals.
     """
     tail = 100 * (1 - level) / 2
-    lower, upper = np.nanpercentile(draws, [tail, 100 - tail], axis=axis, method=method)
+    values = np.asarray(draws, dtype=float)
+    if axis is None and not (values.size and np.isfinite(values).any()):
+        return np.nan, np.nan  # no draw to read a quantile from: no interval
+    lower, upper = np.nanpercentile(values, [tail, 100 - tail], axis=axis, method=method)
     return lower, upper
 
 

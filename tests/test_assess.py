@@ -359,3 +359,21 @@ def test_noise_coverage_table_counts_hits_per_condition_and_scheme():
     assert ((table["lower"] <= table["coverage"]) & (table["coverage"] <= table["upper"])).all()
     again = noise_coverage_table(["i.i.d. Gaussian"], n_reps=4, n_boot=20)
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_studentized_interval_without_a_finite_draw_is_missing_not_an_error(noisy_runs):
+    # A quantity whose every studentized draw is non-finite (each draw's standard error
+    # zero or missing) has no bootstrap-t interval: NaN bounds, the others unaffected.
+    import dataclasses
+
+    result = assess(noisy_runs, n_boot=50, seed=0, interval="studentized")
+    se_draws = result.se_draws.copy()
+    se_draws["alpha"] = np.nan
+    se_draws["beta"] = 0.0
+    broken = dataclasses.replace(result, se_draws=se_draws)
+    table = broken.intervals(kind="studentized")
+    assert table.loc[["alpha", "beta"], ["lower", "upper"]].isna().all().all()
+    others = table.drop(index=["alpha", "beta"])
+    assert np.isfinite(others[["lower", "upper"]].to_numpy()).all()
+    assert (others["lower"] <= others["estimate"]).all()
+    assert (others["estimate"] <= others["upper"]).all()
