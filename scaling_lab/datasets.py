@@ -348,3 +348,23 @@ def experiments(df: pd.DataFrame | None = None) -> pd.DataFrame:
         )
         .astype({"flagged": int})
     )
+
+
+#: Readable names of the consolidated file's IsoFLOP experiments, for tables and figures.
+EXPERIMENT_LABELS: dict[str, str] = {
+    "epochai_chinchilla__massivetext__chinchilla": "Chinchilla (Epoch)",
+    "ml_scalefit__massivetext__chinchilla": "Chinchilla (ml-scalefit)",
+    "llama_3__raw_loss": "Llama 3 (raw loss)",
+    "llama_3__exp_loss": "Llama 3 (exp loss)",
+    "misfitting__fineweb_c4__transformer": "(Mis)fitting",
+    "marin_202603__comma__llama_2": "Marin (comma)",
+    "marin_202603__dclm__llama_2": "Marin (DCLM)",
+    "marin_202603__nemotron__llama_2": "Marin (Nemotron)",
+}
+
+
+def set_label(name: str) -> str:
+    """A readable name for a backtest set: ``"<experiment> (no outliers)"`` or a dataset."""
+    base, _, rest = name.partition(" (")
+    label = EXPERIMENT_LABELS.get(base, base)
+    return f"{label}, flagged runs removed" if rest.startswith("no outliers") else label

@@ -361,6 +361,30 @@ def test_noise_coverage_table_counts_hits_per_condition_and_scheme():
     pd.testing.assert_frame_equal(table, again)
 
 
+def test_misspecified_conditions_cover_only_quantities_with_a_true_value():
+    from scaling_lab.coverage import (
+        MISSPECIFIED_CONDITIONS,
+        condition_surface,
+        condition_truth,
+        noise_coverage_table,
+    )
+    from scaling_lab.misspecification import OutOfFamilySurface
+
+    for condition in MISSPECIFIED_CONDITIONS:
+        surface = condition_surface(condition)
+        assert isinstance(surface, OutOfFamilySurface)
+        truth = condition_truth(condition, 1e24)
+        assert truth["alpha"] is None and truth["beta"] is None
+        # The true local slopes sum to one; the interaction moves a off the family's value
+        # (the shape change q leaves the optimum's exponent where it was).
+        assert truth["a"] + truth["b"] == pytest.approx(1.0, abs=1e-12)
+        moved = abs(truth["a"] - sl.SURFACES["chinchilla"].a) > 1e-4
+        assert moved == (condition == MISSPECIFIED_CONDITIONS[0])
+        assert truth["D_opt"] == pytest.approx(float(surface.D_opt(1e24)), rel=1e-12)
+    table = noise_coverage_table(MISSPECIFIED_CONDITIONS[:1], n_reps=3, n_boot=20)
+    assert set(table["quantity"]) == {"a", "b", "D_opt"} and (table["n"] == 3).all()
+
+
 def test_studentized_interval_without_a_finite_draw_is_missing_not_an_error(noisy_runs):
     # A quantity whose every studentized draw is non-finite (each draw's standard error
     # zero or missing) has no bootstrap-t interval: NaN bounds, the others unaffected.

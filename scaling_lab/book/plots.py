@@ -711,3 +711,29 @@ def coverage_figure(summary: pd.DataFrame, figsize: tuple[float, float] = (7.2, 
     ax.set_ylabel("intervals containing the truth (%)")
     ax.legend(ncol=3, fontsize=9, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
+
+
+def backtest_horizon_figure(
+    pooled: pd.DataFrame, labels: dict[str, str], figsize: tuple[float, float] = (7.2, 3.8)
+) -> plt.Figure:
+    """Pooled backtest errors against horizon: loss MAPE (left), RMS log10 N* error (right).
+
+    ``pooled`` holds the pooled rows of ``data/backtest_coverage.csv`` with numeric
+    horizons; a point is drawn only where it pools at least 20 runs (left) or 5 budgets
+    (right), so that a line does not end on one set's last budget.
+    """
+    fig, (ax_l, ax_n) = plt.subplots(1, 2, figsize=figsize, layout="constrained", sharex=True)
+    for k, (method, part) in enumerate(pooled.groupby("method", sort=False)):
+        part = part.sort_values("horizon")
+        runs, opt = part[part["runs"] >= 20], part[part["budgets"] >= 5]
+        label = labels.get(method, method)
+        if len(runs):
+            ax_l.plot(runs["horizon"], 100 * runs["loss_mape"], "o-", ms=4, color=f"C{k}",
+                      label=label)  # fmt: skip
+        ax_n.plot(opt["horizon"], opt["N_log10_rmse"], "o-", ms=4, color=f"C{k}", label=label)
+    ax_l.set(xlabel="horizon (decades of compute)", ylabel="loss error, MAPE (%)")
+    ax_n.set(xlabel="horizon (decades of compute)", ylabel="N* error, RMS log10")
+    ax_n.set_yscale("log")
+    handles, names = ax_n.get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=9)
+    return fig
