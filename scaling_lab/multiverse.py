@@ -11,7 +11,9 @@ under it by construction).
 :meth:`Multiverse.shares` breaks each answer's spread down by choice with the
 correlation ratio ``eta**2 = 1 - SS_within / SS_total`` of each factor on its own: the
 share of the variance that knowing that one choice removes. The factors are not a full
-factorial (Approach 2 has one objective), so the shares need not sum to one.
+factorial (Approach 2 has one objective, and method and objective are confounded), so
+the shares need not sum to one; :meth:`Multiverse.chance` gives the share a factor with
+as many levels would explain of pure noise.
 """
 
 from __future__ import annotations
@@ -91,6 +93,18 @@ class Multiverse:
         table = pd.DataFrame(out)
         table.index.name = "choice"
         return table
+
+    def chance(self) -> pd.Series:
+        """Expected ``eta**2`` of each factor when it has no effect: ``(k - 1) / (n - 1)``.
+
+        A factor with ``k`` levels over ``n`` universes explains that much of the variance
+        of pure noise on average, so a share near it is no evidence that the choice matters.
+        """
+        n = len(self.universes)
+        return pd.Series(
+            {f: (self.universes[f].nunique() - 1) / max(n - 1, 1) for f in FACTORS},
+            name="chance",
+        )
 
     def summary(self) -> pd.DataFrame:
         """Per answer: the range, median and interquartile range over all universes."""

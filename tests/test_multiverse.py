@@ -65,6 +65,21 @@ def test_shares_are_the_correlation_ratio_of_each_factor():
     assert s.loc["data", "D/N at 1e24"] == pytest.approx(0.8)
     assert s.loc["method", "D/N at 1e24"] == pytest.approx(0.2)
     assert np.isnan(s.loc["method", "deadweight %"])  # no spread: no share
+    chance = Multiverse(universes=u, source="toy").chance()
+    assert chance["data"] == pytest.approx(1 / 3) and chance["objective"] == 0.0
+
+
+def test_chance_share_is_the_mean_eta_squared_of_pure_noise():
+    rng = np.random.default_rng(0)
+    k, per, reps = 6, 4, 400
+    base = pd.DataFrame({"data": np.repeat(list("abcdef"), per), "method": "m", "objective": "o"})
+    etas = []
+    for _ in range(reps):
+        u = base.assign(**{"a": rng.normal(size=k * per), "D/N at 1e24": 1.0, "deadweight %": 0.0})
+        etas.append(Multiverse(universes=u, source="noise").shares().loc["data", "a"])
+    chance = Multiverse(universes=u, source="noise").chance()["data"]
+    se = np.std(etas) / np.sqrt(reps)
+    assert abs(np.mean(etas) - chance) < 4 * se
 
 
 def test_unknown_estimator_is_a_clear_error(exact_runs):
