@@ -258,10 +258,9 @@ def _one_fit(
         level=level, loss=loss,
     )  # fmt: skip
     rng = np.random.default_rng([seed, len(train)])
-    try:
-        ints = a.intervals()
-    except TypeError:  # assess: studentized draws all non-finite (degenerate fit)
-        ints = a.intervals(kind="percentile")
+    ints = a.intervals()
+    if ints[["lower", "upper"]].isna().to_numpy().any():  # degenerate fit: some quantity
+        ints = a.intervals(kind="percentile")  # has no finite studentized draw
     estimate = ints["estimate"].copy()
     shift = pd.Series(0.0, index=estimate.index)  # log-scale shift of the variant's point
     surface = a.surface

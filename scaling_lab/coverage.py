@@ -304,8 +304,12 @@ def coverage_table(
 
 def write_coverage_table(path=None, **kwargs) -> pd.DataFrame:
     """Run :func:`coverage_table` and write it as CSV (default ``data/assess_coverage.csv``)."""
-    table = coverage_table(**kwargs)
-    default = project_file("registry.csv").parent / COVERAGE_FILE  # the data/ folder
+    return _write_data(coverage_table(**kwargs), COVERAGE_FILE, path)
+
+
+def _write_data(table: pd.DataFrame, name: str, path=None) -> pd.DataFrame:
+    """Write ``table`` as CSV to ``path``, by default ``data/<name>``; returns it."""
+    default = project_file("registry.csv").parent / name  # the data/ folder
     table.to_csv(default if path is None else path, index=False)
     return table
 
@@ -474,10 +478,7 @@ def write_noise_coverage_table(path=None, n_jobs: int = 2, seed: int = 0) -> pd.
         noise_coverage_table(conditions, n_boot=100, seed=seed, n_jobs=n_jobs),
         noise_coverage_table(conditions, n_boot=50, seed=seed, n_jobs=n_jobs, loss="huber"),
     ]
-    table = pd.concat(parts, ignore_index=True)
-    default = project_file("registry.csv").parent / NOISE_COVERAGE_FILE
-    table.to_csv(default if path is None else path, index=False)
-    return table
+    return _write_data(pd.concat(parts, ignore_index=True), NOISE_COVERAGE_FILE, path)
 
 
 def load_noise_coverage_table() -> pd.DataFrame:

@@ -120,10 +120,6 @@ class Multiverse:
             }
         )
 
-    def dominant(self) -> pd.Series:
-        """The choice with the largest share, per answer."""
-        return self.shares().idxmax()
-
     def __repr__(self) -> str:
         return f"Multiverse({self.source!r}, universes={len(self.universes)})"
 
