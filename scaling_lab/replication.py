@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from .bootstrap import BootstrapResult, bootstrap
+from .bootstrap import BootstrapResult, bootstrap, subsample
 from .datasets import project_file
 from .fitting import FitError, FitStatus, SurfaceFit, fit_approach2, fit_approach3, fit_vpnls
 from .fitting.approach2 import Approach2Fit
@@ -193,6 +193,19 @@ def bootstrap_surface(
     return bootstrap(
         runs, SurfaceEstimator(method, start), n_boot, seed, within=None, n_jobs=n_jobs
     )
+
+
+def subsample_surface(
+    runs: pd.DataFrame,
+    method: str,
+    start: LossSurface,
+    n_sub: int = 100,
+    fraction: float = 0.8,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> BootstrapResult:
+    """Hoffmann et al.'s protocol: refit on ``n_sub`` subsets of 80% of the runs."""
+    return subsample(runs, SurfaceEstimator(method, start), n_sub, fraction, seed, n_jobs)
 
 
 def bootstrap_approach2(

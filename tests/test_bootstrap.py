@@ -85,3 +85,20 @@ def test_endpoint_ranges_bracket_the_percentile_endpoints_and_shrink_with_draws(
         assert r.failure_rate.hits == r.n_failed and r.failure_rate.n == r.n_boot
     width = lambda r: float(np.diff(r.endpoint_ranges().loc["x", ["upper from", "upper to"]])[0])  # noqa: E731
     assert width(large) < width(small) / 2
+
+
+def test_subsample_draws_distinct_rows_of_the_stated_share():
+    from scaling_lab.bootstrap import subsample
+
+    df = pd.DataFrame({"x": np.arange(50.0)})
+
+    def estimator(d):
+        return {"n": len(d), "distinct": d["x"].nunique(), "mean": d["x"].mean()}
+
+    res = subsample(df, estimator, n_sub=30, fraction=0.8, seed=4)
+    assert (res.draws["n"] == 40).all() and (res.draws["distinct"] == 40).all()
+    assert res.draws["mean"].std() > 0  # the subsets differ
+    same = subsample(df, estimator, n_sub=30, fraction=0.8, seed=4)
+    pd.testing.assert_frame_equal(res.draws, same.draws)
+    with pytest.raises(ValueError, match="fraction"):
+        subsample(df, estimator, fraction=1.0)

@@ -120,3 +120,21 @@ def test_loss_equivalent_size():
 def test_benchmark_table():
     assert {b.chance for b in data.BENCHMARKS.values()} == {0.0, 0.25, 0.5}
     assert data.BENCHMARKS["openbookqa"].items == 500
+
+
+def test_fitted_floor_recovers_a_floor_below_chance():
+    from scaling_lab.families.tasks import fit_floor_sigmoid
+
+    N = np.geomspace(1e8, 1.3e10, 7)
+    floor, k, x0 = 0.15, 1.3, 10.2
+    acc = floor + (1 - floor) * special.expit(k * (np.log10(N) - x0))
+    se = np.full(N.size, 0.01)
+    fixed = fit_task_law(N, acc, se, 0.25, "sigmoid")
+    free = fit_floor_sigmoid(N, acc, se)
+    assert fixed.p_value < 1e-6  # a floor fixed at chance cannot follow it
+    assert free.dof == N.size - 3 and free.p_value > 0.999
+    np.testing.assert_allclose(
+        [free.chance, free.params["k"], free.params["x0"]], [floor, k, x0], rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="at least 4"):
+        fit_floor_sigmoid(N[:3], acc[:3], se[:3])

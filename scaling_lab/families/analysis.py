@@ -37,6 +37,7 @@ COUNTS = {"nominal": "N_nominal", "total": "N_total", "non-embedding": "N_nonemb
 EARLIER = {
     "kaplan_alpha": 0.106,
     "kaplan_alpha_ci": (0.101, 0.203),
+    "kaplan_L_inf": 0.113,  # the floor of its "Kaplan" law, L = a N^-alpha + L_inf
     "corrected_L_inf": -17606.0,
     "correlation_r": -0.29,
     "correlation_pairs": 6,

@@ -174,6 +174,45 @@ def fit_task_law(N, acc, se, chance: float, form: str = "sigmoid") -> TaskFit:
     return TaskFit(form, float(chance), params, chi2, dof, p_value, bool(best.success), flag)
 
 
+_FLOOR_GRID = 40  # floors tried between 0 and just below the smallest accuracy
+
+
+def fit_floor_sigmoid(N, acc, se) -> TaskFit:
+    """The sigmoid with its floor fitted instead of fixed at chance (three parameters).
+
+    Raw multiple-choice accuracy of small models can sit below ``1/k``: a model that
+    prefers wrong answers systematically scores under chance. A floor fixed at chance
+    then tests a misplaced floor, not the shape. Here the floor ``c`` is profiled over a
+    grid in ``[0, min(acc))``, each fitted by :func:`fit_task_law` with that floor, and
+    the best is polished jointly. ``chance`` of the result is the fitted floor; the
+    chi-square has ``n - 3`` degrees of freedom.
+    """
+    from scipy import optimize, special, stats  # scipy loads on first use
+
+    N, acc, se = _check(N, acc, se, 0.0)
+    if N.size < 4:
+        raise ValueError(f"a fitted floor needs at least 4 sizes, got {N.size}")
+    floors = np.linspace(0.0, acc.min() * (1 - 1e-6), _FLOOR_GRID)
+    fits = [fit_task_law(N, acc, se, float(c), "sigmoid") for c in floors]
+    start = min(fits, key=lambda f: f.chi2)
+    x = np.log10(N)
+
+    def resid(t):
+        return (t[2] + (1 - t[2]) * special.expit(t[0] * (x - t[1])) - acc) / se
+
+    t0 = np.array([start.params["k"], start.params["x0"], start.chance])
+    lb, ub = [1e-3, 4.0, 0.0], [20.0, 20.0, float(acc.min())]
+    best = optimize.least_squares(resid, np.clip(t0, lb, ub), bounds=(lb, ub), method="trf",
+                                  xtol=1e-12, ftol=1e-12)  # fmt: skip
+    t = best.x if 2 * best.cost <= start.chi2 else t0
+    chi2 = float(resid(t) @ resid(t))
+    dof = int(N.size - 3)
+    p_value = float(stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan")
+    params = {"k": float(t[0]), "x0": float(t[1])}
+    flag = "floor at zero" if t[2] <= 1e-9 else None
+    return TaskFit("sigmoid", float(t[2]), params, chi2, dof, p_value, bool(best.success), flag)
+
+
 @dataclass(frozen=True)
 class BreakpointTest:
     """A single line in log N against a continuous two-segment line (knot at a data point)."""
