@@ -215,6 +215,17 @@ def bootstrap_approach2(
     return bootstrap(isoflops, _approach2_estimator, n_boot, seed, within="budget", n_jobs=n_jobs)
 
 
+def subsample_approach2(
+    isoflops: pd.DataFrame,
+    n_sub: int = 100,
+    fraction: float = 0.8,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> BootstrapResult:
+    """Hoffmann et al.'s protocol for Approach 2: refit on subsets of 80% of all runs."""
+    return subsample(isoflops, _approach2_estimator, n_sub, fraction, seed, n_jobs)
+
+
 def comparison_table(
     boots: dict[str, BootstrapResult],
     published: pd.DataFrame | None = None,
@@ -367,5 +378,7 @@ __all__ = [
     "residual_summary",
     "residual_trends",
     "residuals",
+    "subsample_approach2",
+    "subsample_surface",
     "surface_quantities",
 ]

@@ -77,7 +77,10 @@ def test_published_intervals_carry_the_published_numbers_and_citations():
             assert pub.loc[(source, k), "estimate"] == v
     assert pub["citation"].notna().all() and pub["bibkey"].notna().all()
     # every published number sits in a row with a citation; missing values stay empty
-    assert pub.loc[("besiroglu2024", "a"), ["estimate", "lower", "upper"]].isna().all()
+    assert pub.loc[("besiroglu2024", "b"), ["estimate", "lower", "upper"]].isna().all()
+    assert (pub.loc[("besiroglu2024", "a"), ["estimate", "standard_error"]] == [0.513, 0.020]).all()
+    assert (pub.loc[("hoffmann2022_approach2", "a"), ["estimate", "lower", "upper"]]
+            == [0.49, 0.462, 0.534]).all()  # fmt: skip
     assert (pub.loc[("hoffmann2022", "a"), ["lower", "upper"]] == [0.454, 0.455]).all()
 
 
