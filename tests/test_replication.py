@@ -295,3 +295,31 @@ def test_interval_figure_colours_a_source_alike_in_every_figure():
         colour[quantity] = lines[-1].get_color()  # the last source drawn is "q"
     assert colour["alpha"] == colour["a"]
     plt.close("all")
+
+
+def test_holm_adjusted_p_values():
+    np.testing.assert_allclose(rp.holm_adjust([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    assert rp.holm_adjust([0.5, 0.9]).max() == 1.0
+
+
+def test_curvature_permutation_tests_detect_a_bend_and_not_noise():
+    rng = np.random.default_rng(0)
+    n = 120
+    params = np.exp(rng.uniform(np.log(1e7), np.log(1e10), n))
+    tokens = np.exp(rng.uniform(np.log(1e9), np.log(1e12), n))
+    base = {"budget": 6 * params * tokens, "params": params, "tokens": tokens,
+            "ratio": tokens / params}  # fmt: skip
+    u = np.log(base["ratio"])
+    bent = pd.DataFrame(
+        base | {"residual": 0.01 * (u - u.mean()) ** 2 + 1e-3 * rng.standard_normal(n)}
+    )
+    noise = pd.DataFrame(base | {"residual": rng.standard_normal(n)})
+    out = rp.curvature_permutation_tests({"bent": bent, "noise": noise}, n_perm=999, seed=1)
+    assert out.loc[("bent", "ratio"), "p_holm"] < 0.01
+    assert (out.xs("noise")["p_holm"] > 0.05).all()
+    # the batched statistic is the one-at-a-time statistic
+    R = rng.standard_normal((5, n))
+    single = [rp._quadratic_t(u, r) for r in R]
+    np.testing.assert_allclose(rp._quadratic_t_batch(u, R), single, rtol=1e-10)
+    with pytest.raises(ValueError, match="n_perm"):
+        rp.curvature_permutation_tests({"bent": bent}, n_perm=0)
