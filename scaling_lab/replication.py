@@ -135,6 +135,56 @@ def refit_huber(df: pd.DataFrame, start: LossSurface, delta: float = HUBER_DELTA
     )
 
 
+def huber_likelihood(df: pd.DataFrame, x: np.ndarray, delta: float = HUBER_DELTA) -> float:
+    """Besiroglu et al.'s objective: the negative log-likelihood of a Huber density.
+
+    ``x = (log A, log B, log E, alpha, beta, log scale)``, the order of their notebook.
+    The log-loss residuals divided by the fitted scale follow the density proportional
+    to ``exp(-huber_delta(r))``, normalised by ``sqrt(2 pi)(1 - 2 Phi(-delta)) +
+    2 exp(-delta^2/2)/delta``. Unlike the summed Huber loss, the scale is a parameter.
+    """
+    from scipy.stats import norm  # on first use: scipy.stats is slow to import
+
+    data = validate_isoflops(df, purpose="the Huber likelihood")
+    a, b, e, alpha, beta, log_scale = np.asarray(x, float)
+    pred = np.logaddexp(np.logaddexp(a - alpha * np.log(data.params),
+                                     b - beta * np.log(data.tokens)), e)  # fmt: skip
+    r = (np.log(data.loss) - pred) / np.exp(log_scale)
+    z = np.sqrt(2 * np.pi) * (1 - 2 * norm.sf(delta)) + 2 * np.exp(-0.5 * delta**2) / delta
+    return float(np.sum(_huber(r, delta)) + r.size * (np.log(z) + log_scale))
+
+
+def huber_likelihood_landings(
+    df: pd.DataFrame, start: LossSurface, n_starts: int = 40, seed: int = 0
+) -> pd.DataFrame:
+    """Where Nelder-Mead stops on :func:`huber_likelihood` from perturbed starts.
+
+    The fitted scale is tiny, so nearly every residual is in the Huber loss's linear part
+    and the objective behaves like a least-absolute-deviation fit: not smooth, with many
+    nearby stopping points. One landing is therefore not a result; the spread over
+    starts (the first unperturbed, at ``start`` with the scale of its residuals) is.
+    """
+    from scipy.optimize import minimize
+
+    data = validate_isoflops(df, purpose="the Huber likelihood")
+    r = np.log(data.loss) - np.log(start.loss(data.params, data.tokens))
+    scale0 = np.log(np.mean(np.abs(r)) * HUBER_DELTA)
+    x0 = np.array([np.log(start.A), np.log(start.B), np.log(start.E), start.alpha,
+                   start.beta, scale0])  # fmt: skip
+    rng = np.random.default_rng(seed)
+    jitter = np.array([0.05, 0.05, 0.005, 0.005, 0.005, 0.01])
+    rows = []
+    for k in range(int(n_starts)):
+        x = x0 + (rng.normal(0.0, jitter) if k else 0.0)
+        res = minimize(lambda v: huber_likelihood(df, v), x, method="Nelder-Mead",
+                       options={"maxiter": 40000, "maxfev": 40000, "xatol": 1e-12,
+                                "fatol": 1e-12, "adaptive": True})  # fmt: skip
+        a, b, e, alpha, beta, log_scale = res.x
+        rows.append({"E": np.exp(e), "A": np.exp(a), "B": np.exp(b), "alpha": alpha,
+                     "beta": beta, "scale": np.exp(log_scale), "nll": res.fun})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def fit_surfaces(runs: pd.DataFrame) -> dict[str, SurfaceFit]:
     """The three full-data surface fits, keyed by :data:`SURFACE_METHODS`."""
     return {
@@ -424,6 +474,8 @@ __all__ = [
     "fit_surfaces",
     "fraction_beyond_delta",
     "holm_adjust",
+    "huber_likelihood",
+    "huber_likelihood_landings",
     "huber_objective",
     "log_params",
     "published_intervals",

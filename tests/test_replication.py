@@ -323,3 +323,28 @@ def test_curvature_permutation_tests_detect_a_bend_and_not_noise():
     np.testing.assert_allclose(rp._quadratic_t_batch(u, R), single, rtol=1e-10)
     with pytest.raises(ValueError, match="n_perm"):
         rp.curvature_permutation_tests({"bent": bent}, n_perm=0)
+
+
+def test_huber_likelihood_is_the_normalised_density_and_is_minimised_near_the_truth():
+    from scipy import integrate
+
+    from scaling_lab.fitting.approach3 import _huber
+
+    d = 1e-3
+
+    def density(r):
+        return np.exp(-_huber(np.array([r]), d)[0])
+
+    centre, _ = integrate.quad(density, -d, d, epsabs=0, epsrel=1e-12)
+    tail, _ = integrate.quad(density, d, 60 / d, epsabs=0, epsrel=1e-12, limit=500)
+    total = centre + 2 * tail  # the density's normaliser, by quadrature
+    truth = sl.SURFACES["chinchilla"]
+    df = sl.sample_isoflops(truth)
+    x = [np.log(truth.A), np.log(truth.B), np.log(truth.E), truth.alpha, truth.beta, 0.0]
+    # with residuals of zero and unit scale the likelihood is n log Z exactly
+    assert rp.huber_likelihood(df, x) == pytest.approx(len(df) * np.log(total), rel=1e-6)
+    rng = np.random.default_rng(0)
+    noisy = df.assign(loss=df["loss"] * np.exp(1e-3 * rng.laplace(size=len(df))))
+    land = rp.huber_likelihood_landings(noisy, truth, n_starts=2, seed=0)
+    assert (land["nll"] <= rp.huber_likelihood(noisy, [*x[:5], np.log(1e-6)]) + 1e-9).all()
+    assert np.allclose(land["alpha"], truth.alpha, atol=0.02)
