@@ -143,15 +143,26 @@ def huber_likelihood(df: pd.DataFrame, x: np.ndarray, delta: float = HUBER_DELTA
     to ``exp(-huber_delta(r))``, normalised by ``sqrt(2 pi)(1 - 2 Phi(-delta)) +
     2 exp(-delta^2/2)/delta``. Unlike the summed Huber loss, the scale is a parameter.
     """
+    data = validate_isoflops(df, purpose="the Huber likelihood")
+    logs = np.log(data.params), np.log(data.tokens), np.log(data.loss)
+    return _huber_nll(x, *logs, _huber_log_normaliser(delta), delta)
+
+
+def _huber_log_normaliser(delta: float) -> float:
+    """``log`` of the Huber density's normalising constant (see :func:`huber_likelihood`)."""
     from scipy.stats import norm  # on first use: scipy.stats is slow to import
 
-    data = validate_isoflops(df, purpose="the Huber likelihood")
+    return float(np.log(np.sqrt(2 * np.pi) * (1 - 2 * norm.sf(delta))
+                        + 2 * np.exp(-0.5 * delta**2) / delta))  # fmt: skip
+
+
+def _huber_nll(x, log_n, log_d, log_loss, log_z: float, delta: float) -> float:
+    """:func:`huber_likelihood` on precomputed logs and normaliser (the optimiser's loop)."""
     a, b, e, alpha, beta, log_scale = np.asarray(x, float)
-    pred = np.logaddexp(np.logaddexp(a - alpha * np.log(data.params),
-                                     b - beta * np.log(data.tokens)), e)  # fmt: skip
-    r = (np.log(data.loss) - pred) / np.exp(log_scale)
-    z = np.sqrt(2 * np.pi) * (1 - 2 * norm.sf(delta)) + 2 * np.exp(-0.5 * delta**2) / delta
-    return float(np.sum(_huber(r, delta)) + r.size * (np.log(z) + log_scale))
+    # logaddexp, not _logsumexp3: a different rounding moves Nelder-Mead's landings.
+    pred = np.logaddexp(np.logaddexp(a - alpha * log_n, b - beta * log_d), e)
+    r = (log_loss - pred) / np.exp(log_scale)
+    return float(np.sum(_huber(r, delta)) + r.size * (log_z + log_scale))
 
 
 def huber_likelihood_landings(
@@ -167,7 +178,9 @@ def huber_likelihood_landings(
     from scipy.optimize import minimize
 
     data = validate_isoflops(df, purpose="the Huber likelihood")
-    r = np.log(data.loss) - np.log(start.loss(data.params, data.tokens))
+    logs = np.log(data.params), np.log(data.tokens), np.log(data.loss)
+    log_z = _huber_log_normaliser(HUBER_DELTA)
+    r = logs[2] - np.log(start.loss(data.params, data.tokens))
     scale0 = np.log(np.mean(np.abs(r)) * HUBER_DELTA)
     x0 = np.array([np.log(start.A), np.log(start.B), np.log(start.E), start.alpha,
                    start.beta, scale0])  # fmt: skip
@@ -176,7 +189,7 @@ def huber_likelihood_landings(
     rows = []
     for k in range(int(n_starts)):
         x = x0 + (rng.normal(0.0, jitter) if k else 0.0)
-        res = minimize(lambda v: huber_likelihood(df, v), x, method="Nelder-Mead",
+        res = minimize(_huber_nll, x, args=(*logs, log_z, HUBER_DELTA), method="Nelder-Mead",
                        options={"maxiter": 40000, "maxfev": 40000, "xatol": 1e-12,
                                 "fatol": 1e-12, "adaptive": True})  # fmt: skip
         a, b, e, alpha, beta, log_scale = res.x
