@@ -123,7 +123,11 @@ def weighted_rss_grid(
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
-    """Huber's loss of each residual: ``r**2/2`` inside ``delta``, linear beyond."""
+    """Huber's loss of each residual: ``r**2/2`` inside ``delta``, linear beyond.
+
+    The piecewise definition, kept as the reference; the fitter sums it through
+    :func:`_huber_sum`, which shares one clip with the gradient.
+    """
     a = np.abs(r)
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
@@ -282,7 +286,7 @@ class _HuberProblem:
         coef = huber_coefficients(X, y, self.w, self.delta, start, pieces=self.pieces)
         r = y - X @ coef
         self.pieces = (np.abs(r) <= self.delta, np.sign(r))
-        return coef, r, float(self.w @ huber(r, self.delta)), X
+        return coef, r, _huber_sum(r, self.w, self.delta)[0], X
 
 
 def _refine_huber(prob: _HuberProblem, theta0: np.ndarray, coef0: np.ndarray, max_iter: int):
@@ -361,8 +365,8 @@ def _non_negative_huber(prob: _HuberProblem, theta: np.ndarray, start: np.ndarra
     Xs, y, w, delta = X / scale, prob.base.loss, prob.w, prob.delta
 
     def fun(c):
-        r = y - Xs @ c
-        return float(w @ huber(r, delta)), -(Xs.T @ (w * r.clip(-delta, delta)))
+        f, psi = _huber_sum(y - Xs @ c, w, delta)
+        return f, -(Xs.T @ (w * psi))
 
     x0 = np.maximum(np.asarray(start) * scale, 0.0)
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * 3)
