@@ -8,12 +8,14 @@ acting on the residuals ``r`` of the loss itself, keeps the projection exact:
 
 * for each exponent pair, ``(E, A, B)`` minimise the convex, piecewise-quadratic
   Huber sum exactly (:func:`huber_coefficients`: Newton steps on the quadratic pieces,
-  a reweighted step when no piece has rank 3, a halving line search; a full step that
-  keeps every residual on its side of ``delta`` is the exact minimiser);
-* the exponents are refined by L-BFGS-B on ``F`` from the best point of the weighted
-  least-squares grid, with the envelope theorem's gradient (only the explicit
-  dependence on the exponents remains once ``(E, A, B)`` are optimal), so a point
-  where it stops is a stationary point of the Huber objective itself.
+  an exact line search where a step overshoots or a piece lacks rank 3; a full step
+  that keeps every residual on its side of ``delta`` is the exact minimiser);
+* the exponents are refined on ``F`` from the best point of the weighted
+  least-squares grid by a trust-region Newton iteration (:func:`_refine_huber`), with
+  the envelope theorem's gradient (only the explicit dependence on the exponents
+  remains once ``(E, A, B)`` are optimal) and the exact Hessian of the current
+  quadratic piece, so a point where it stops is a stationary point of the Huber
+  objective itself.
 
 On noise-free data every residual ends inside ``delta`` and the Huber fit is the
 least-squares fit, so it recovers the surface to machine precision.
@@ -21,6 +23,7 @@ least-squares fit, so it recovers the surface to machine precision.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,21 +41,22 @@ from .vpnls import (
     _refine_gauss_newton,
     _refine_lbfgsb,
     _refine_nelder_mead,
-    _scipy_status,
     exponent_grid,
 )
 
 #: Refinements available with ``loss="huber"`` (the others minimise a sum of squares).
 HUBER_METHODS: tuple[str, ...] = ("gauss-newton", "grid")
-#: Relative decrease of the Huber objective at which L-BFGS-B stops (statistically
-#: negligible: the exponents then move by about 1e-6 of their noise-driven spread).
+#: Relative decrease of the Huber objective at which the refinement stops, once the
+#: gradient is small too (statistically negligible: the exponents then move by about
+#: 1e-6 of their noise-driven spread).
 HUBER_FTOL = 1e-12
 #: Largest projected gradient, over the objective at the start, at which a Huber fit
 #: counts as stationary (the published sets' stationary points have 1e-7 or less; a
 #: stall at a kink leaves order 1).
 HUBER_GTOL = 1e-5
-#: Fresh L-BFGS-B starts allowed when one stops at a non-stationary point.
-HUBER_RESTARTS = 2
+#: First trust radius of the Newton refinement, in exponent units (about the grid's
+#: spacing: the Huber optimum lies near the least-squares grid point it starts from).
+HUBER_RADIUS = 0.05
 
 
 @dataclass
@@ -247,11 +251,13 @@ def huber_coefficients(
             c_new = c + step
             r_new = y - Xs @ c_new
             f_new, psi_new = _huber_sum(r_new, w, delta)
-            if f_new < f:
-                quad_new = np.abs(r_new) <= delta
-                exact = np.array_equal(quad_new, quad) and np.array_equal(
-                    np.sign(r_new[~quad_new]), np.sign(r[~quad])
-                )
+            quad_new = np.abs(r_new) <= delta
+            exact = np.array_equal(quad_new, quad) and np.array_equal(
+                np.sign(r_new[~quad_new]), np.sign(r[~quad])
+            )
+            # A step that keeps every residual in its piece lands on the exact minimiser;
+            # take it also where rounding hides its (second-order) decrease.
+            if f_new < f or (exact and f_new <= f * (1 + 1e-13)):
                 c, r, f, psi, quad = c_new, r_new, f_new, psi_new, quad_new
                 if exact:
                     break
@@ -271,73 +277,251 @@ def huber_coefficients(
 
 
 @dataclass
+class _HuberState:
+    """The projected Huber problem at one exponent pair, with its exact ``(E, A, B)``.
+
+    ``columns`` holds, per run, ``1, x, z, ux, vz, uux, vvz`` with ``x = N**-alpha``,
+    ``z = D**-beta``, ``u = log N`` and ``v = log D``: the design (first three) and what
+    its derivatives in the exponents are made of. ``moments`` is ``w psi(r)`` times
+    each column, summed over the runs.
+    """
+
+    theta: np.ndarray
+    coef: np.ndarray
+    resid: np.ndarray
+    value: float
+    columns: np.ndarray
+    moments: np.ndarray
+
+    @property
+    def design(self) -> np.ndarray:
+        return self.columns[:, :3]
+
+    @property
+    def gradient(self) -> np.ndarray:
+        """Envelope theorem: ``dF/dalpha = A sum w psi(r) log N N**-alpha`` (and for beta)."""
+        return self.coef[1:] * self.moments[3:5]
+
+
+@dataclass
 class _HuberProblem:
     """Huber objective of the projected problem, with the exact inner ``(E, A, B)``."""
 
     base: _Projection
     w: np.ndarray
     delta: float
-    pieces: tuple[np.ndarray, np.ndarray] | None = None
 
-    def state(self, theta: np.ndarray, start: np.ndarray):
-        """Exact ``(E, A, B)`` at ``theta``, the residuals, the objective and the design."""
-        X = self.base.design(theta)
-        y = self.base.loss
-        coef = huber_coefficients(X, y, self.w, self.delta, start, pieces=self.pieces)
+    def columns(self, theta: np.ndarray) -> np.ndarray:
+        """The design and the factors of its exponent derivatives at ``theta`` (see
+        :class:`_HuberState`)."""
+        log_n, log_d = self.base.log_n, self.base.log_d
+        out = np.empty((log_n.size, 7))
+        out[:, 0] = 1.0
+        out[:, 1] = np.exp(-theta[0] * log_n)
+        out[:, 2] = np.exp(-theta[1] * log_d)
+        out[:, 3] = log_n * out[:, 1]
+        out[:, 4] = log_d * out[:, 2]
+        out[:, 5] = log_n * out[:, 3]
+        out[:, 6] = log_d * out[:, 4]
+        return out
+
+    def state(self, theta: np.ndarray, near: _HuberState | np.ndarray) -> _HuberState:
+        """Exact ``(E, A, B)`` at ``theta``, started from a nearby state (its coefficients
+        and its quadratic piece) or from coefficients alone."""
+        columns = self.columns(theta)
+        X = columns[:, :3]
+        y, w, delta = self.base.loss, self.w, self.delta
+        if isinstance(near, _HuberState):
+            start, pieces = near.coef, (np.abs(near.resid) <= delta, np.sign(near.resid))
+        else:
+            start, pieces = near, None
+        coef = huber_coefficients(X, y, w, delta, start, pieces=pieces)
         r = y - X @ coef
-        self.pieces = (np.abs(r) <= self.delta, np.sign(r))
-        return coef, r, _huber_sum(r, self.w, self.delta)[0], X
+        value, psi = _huber_sum(r, w, delta)
+        moments = (w * psi) @ columns
+        theta = np.asarray(theta, dtype=float)
+        return _HuberState(theta, coef, r, value, columns, moments)
+
+    def hessian(self, s: _HuberState) -> tuple[float, float, float] | None:
+        """Exact Hessian ``(h_aa, h_ab, h_bb)`` of the projected objective on the current
+        quadratic piece.
+
+        With ``Q(theta, c) = sum w huber(r)`` and ``c`` at its optimum, the Hessian of
+        ``F(theta) = min_c Q`` is the Schur complement ``Q_tt - Q_tc Q_cc^-1 Q_ct``;
+        only runs inside ``delta`` carry curvature. None where the runs inside ``delta``
+        do not determine ``(E, A, B)`` (fewer than three, or nearly collinear): there
+        the inner minimiser is not unique and the piece has no Hessian.
+        """
+        rows = np.flatnonzero(np.abs(s.resid) <= self.delta)
+        if rows.size < 3:
+            return None
+        _, a, b = s.coef.tolist()
+        # [design | dr/dalpha, dr/dbeta] on the runs inside delta, and its weighted Gram
+        m = s.columns[rows, :5] * np.array([1.0, 1.0, 1.0, a, b])
+        gram = (m.T * self.w[rows]) @ m
+        scale = np.sqrt(gram.diagonal()[:3])
+        q_ct = -gram[:3, 3:] / scale[:, None]  # mixed second derivatives, plus psi times
+        q_ct[1, 0] += s.moments[3] / scale[1]  # d2 r / dc dtheta
+        q_ct[2, 1] += s.moments[4] / scale[2]
+        inverse = _inverse3(gram[:3, :3] / np.outer(scale, scale))
+        if inverse is None:
+            return None
+        h = gram[3:, 3:] - q_ct.T @ inverse @ q_ct
+        h_aa = float(h[0, 0]) - a * float(s.moments[5])
+        h_bb = float(h[1, 1]) - b * float(s.moments[6])
+        return h_aa, float(h[0, 1]), h_bb
+
+
+def _inverse3(gram: np.ndarray) -> np.ndarray | None:
+    """Inverse of a symmetric 3×3 ``gram`` by cofactors, or None when nearly singular
+    (Hadamard ratio at most 1e-12, as in :func:`_solve3`)."""
+    (a, b, c), (_, e, f), (_, _, i) = gram.tolist()
+    co_a, co_b, co_c = e * i - f * f, c * f - b * i, b * f - c * e
+    det = a * co_a + b * co_b + c * co_c
+    if not det > 1e-12 * (a * e * i):
+        return None
+    co_e, co_f, co_i = a * i - c * c, b * c - a * f, a * e - b * b
+    return np.array([[co_a, co_b, co_c], [co_b, co_e, co_f], [co_c, co_f, co_i]]) / det
+
+
+def _positive_definite(h: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The symmetric 2×2 ``h`` with its eigenvalues replaced by their absolute values
+    (floored at 1e-8 of the largest): a model whose minimiser is a descent direction also
+    where the piece is not convex. Spectral projectors, no eigenvectors needed."""
+    p, q, t = h
+    mean, half = 0.5 * (p + t), math.hypot(0.5 * (p - t), q)
+    big, small = mean + half, mean - half
+    floor = 1e-8 * max(abs(big), abs(small), np.finfo(float).tiny)
+    f_big, f_small = max(abs(big), floor), max(abs(small), floor)
+    if half == 0.0:
+        return f_big, 0.0, f_big
+    # h = big P + small (I - P), with P = (h - small I) / (big - small)
+    k = (f_big - f_small) / (big - small)
+    return f_small + k * (p - small), k * q, f_small + k * (t - small)
+
+
+def _dogleg(
+    model: tuple[float, float, float] | None, g: np.ndarray, held: np.ndarray, radius: float
+) -> np.ndarray:
+    """Powell's dogleg: the Newton step when it fits in the trust radius, else the path
+    from the steepest-descent minimiser of the model (the Cauchy point) towards it, cut
+    at the radius; steepest descent where there is no model yet."""
+    gg = float(g @ g)
+    if model is None:
+        return -g * (radius / math.sqrt(gg))
+    newton = _newton_step(model, g, held)
+    if math.hypot(*newton.tolist()) <= radius:
+        return newton
+    ga, gb = g.tolist()
+    gbg = model[0] * ga * ga + 2 * model[1] * ga * gb + model[2] * gb * gb
+    cauchy = -g * (gg / gbg)
+    cauchy_length = math.sqrt(gg) * gg / gbg
+    if cauchy_length >= radius:
+        return -g * (radius / math.sqrt(gg))
+    # cauchy + tau (newton - cauchy) with length radius, tau in [0, 1]
+    d = newton - cauchy
+    a, b, c = float(d @ d), 2 * float(cauchy @ d), cauchy_length**2 - radius**2
+    tau = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
+    return cauchy + tau * d
+
+
+def _newton_step(model: tuple[float, float, float], g: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """``-model^-1 g`` over the exponents not held at a bound (2×2, in closed form)."""
+    p, q, t = model
+    ga, gb = g.tolist()
+    if held[0]:
+        return np.array([0.0, -gb / t])
+    if held[1]:
+        return np.array([-ga / p, 0.0])
+    det = p * t - q * q
+    return np.array([-(t * ga - q * gb) / det, -(p * gb - q * ga) / det])
 
 
 def _refine_huber(prob: _HuberProblem, theta0: np.ndarray, coef0: np.ndarray, max_iter: int):
-    """Quasi-Newton (L-BFGS-B) on the projected Huber objective, exact inner solves.
+    """Trust-region Newton on the projected Huber objective, exact inner solves.
 
-    The gradient is the envelope theorem's: with ``(E, A, B)`` at their optimum only
-    the explicit dependence on the exponents remains, ``dF/dalpha = A sum w psi(r) log N
-    N**-alpha``. When every final residual lies inside ``delta`` the Huber fit is the
-    weighted least-squares fit, which Gauss-Newton then polishes to machine precision.
+    The objective ``F(alpha, beta)`` is continuously differentiable where the inner
+    minimiser is unique, and piecewise smooth: its Hessian changes where a run's
+    residual crosses ``delta``. Each iteration takes the Newton step of the current
+    piece (exact gradient from the envelope theorem, exact Hessian from
+    :meth:`_HuberProblem.hessian`, made positive definite), cut to a trust radius that
+    grows while the model predicts the decrease and shrinks when it does not; where a
+    piece has no Hessian the last one is kept (steepest descent before any). On the
+    final piece the iteration converges quadratically, so a quasi-Newton method's
+    zig-zag across the pieces' seams is avoided. When every final residual lies inside
+    ``delta`` the Huber fit is the weighted least-squares fit, which Gauss-Newton then
+    polishes to machine precision.
     """
-    from scipy.optimize import minimize
-
     base, w, delta = prob.base, prob.w, prob.delta
-    last = {"coef": np.asarray(coef0, dtype=float)}
-
-    def objective(theta):
-        coef, r, f, X = prob.state(theta, last["coef"])
-        last["coef"] = coef
-        wpsi = w * r.clip(-delta, delta)
-        grad = np.array(
-            [coef[1] * (wpsi @ (base.log_n * X[:, 1])), coef[2] * (wpsi @ (base.log_d * X[:, 2]))]
-        )
-        return f / scale, grad / scale
-
-    scale = max(prob.state(_inside(theta0), last["coef"])[2], np.finfo(float).tiny)
-    theta, n_iter, restarts = _inside(theta0), 0, 0
-    while True:
-        res = minimize(
-            objective,
-            theta,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[EXPONENT_BOUNDS] * 2,
-            options={"ftol": HUBER_FTOL, "gtol": 1e-12, "maxiter": max_iter - n_iter},
-        )
-        theta, n_iter, status = res.x, n_iter + res.nit, _scipy_status(res)
-        gap = _stationarity_gap(theta, res.jac)  # the gradient over the starting objective
-        if gap <= HUBER_GTOL or status is FitStatus.MAX_ITER or restarts == HUBER_RESTARTS:
+    lo, hi = EXPONENT_BOUNDS
+    s = prob.state(_inside(theta0), np.asarray(coef0, dtype=float))
+    g = s.gradient
+    f0 = max(s.value, np.finfo(float).tiny)
+    radius, model = HUBER_RADIUS, None
+    n_iter, status, message, fresh = 0, FitStatus.MAX_ITER, "", True
+    while n_iter < max_iter:
+        held = ((s.theta <= lo) & (g > 0)) | ((s.theta >= hi) & (g < 0))
+        stop = None
+        if held.all() or not g.any():
+            stop = "zero projected gradient"
+        else:
+            if fresh:  # a new point: its piece's Hessian, or the last model where it has none
+                piece = prob.hessian(s)
+                model = model if piece is None else _positive_definite(piece)
+                fresh = False
+            step = _dogleg(model, np.where(held, 0.0, g), held, radius)
+            step = np.clip(s.theta + step, lo, hi) - s.theta
+            da, db = step.tolist()
+            length = math.hypot(da, db)
+            slope = float(g @ step)
+            curvature = (
+                0.0
+                if model is None
+                else model[0] * da * da + 2 * model[1] * da * db + model[2] * db * db
+            )
+            predicted = -slope - 0.5 * curvature
+            gap = _stationarity_gap(s.theta, g / f0)
+            rounding = -slope <= 1e-13 * s.value or length <= 1e-15
+            if rounding and gap <= HUBER_GTOL:
+                stop = "predicted decrease below rounding"
+        if stop is not None:
+            status, message = FitStatus.CONVERGED, stop
             break
-        # A stop on a small decrease where the gradient is not small: a kink of the
-        # projected objective (a nearly rank-deficient quadratic piece) stalled the
-        # quasi-Newton model. A fresh start from this point continues the descent.
-        restarts += 1
-    message = str(res.message)
-    if restarts:
-        message = f"{message} (after {restarts} restart(s) at non-stationary stops)"
+        trial = prob.state(s.theta + step, s)
+        n_iter += 1
+        if rounding:  # a step at rounding level: take it if it lowers the gradient
+            status, message = FitStatus.CONVERGED, "predicted decrease below rounding"
+            if trial.value > s.value * (1 + 1e-14) or not (
+                _stationarity_gap(trial.theta, trial.gradient / f0) < gap
+            ):
+                break
+            s, g, fresh = trial, trial.gradient, True
+            continue
+        ratio = (s.value - trial.value) / predicted if predicted > 0 else -1.0
+        if ratio < 0.25:
+            radius = 0.25 * length
+        elif ratio > 0.75 and length >= 0.99 * radius:
+            radius *= 2.0
+        if trial.value < s.value and ratio > 1e-4:
+            decrease = s.value - trial.value
+            s, g, fresh = trial, trial.gradient, True
+            if (
+                decrease <= HUBER_FTOL * s.value
+                and _stationarity_gap(s.theta, g / f0) <= HUBER_GTOL
+            ):
+                status, message = FitStatus.CONVERGED, "relative decrease below ftol"
+                break
+        elif radius <= 1e-14:
+            status, message = FitStatus.CONVERGED, "trust radius below rounding"
+            break
+    else:
+        message = f"iteration limit ({max_iter}) reached"
+    gap = _stationarity_gap(s.theta, g / f0)
     if gap > HUBER_GTOL and status is FitStatus.CONVERGED:
         status = FitStatus.LINE_SEARCH
         message = f"{message}; stopped where the scaled gradient is {gap:.1e}, not stationary"
-    coef, r, _, _ = prob.state(theta, last["coef"])
-    if np.all(np.abs(r) <= delta):  # inside every quadratic piece: weighted least squares
+    theta, coef = s.theta, s.coef
+    if np.all(np.abs(s.resid) <= delta):  # inside every quadratic piece: weighted least squares
         sw = np.sqrt(w)
         wprob = _WeightedProjection(base.log_n, base.log_d, sw * base.loss, sw=sw)
         polished, extra, _, _ = _refine_gauss_newton(wprob, theta, max_iter)
@@ -412,7 +596,7 @@ def fit_vpnls_robust(
         hprob = _HuberProblem(base, w, float(delta))
         start = wprob.ols(theta0)["coef"]
         if method == "grid":
-            theta, coef = theta0, hprob.state(theta0, start)[0]
+            theta, coef = theta0, hprob.state(theta0, start).coef
         else:
             theta, coef, n_iter, status, message = _refine_huber(hprob, theta0, start, max_iter)
         if np.any(coef < 0):
