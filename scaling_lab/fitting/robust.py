@@ -136,19 +136,26 @@ def huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
 
-def _solve3(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
-    """``gram^-1 rhs`` for a symmetric 3×3 ``gram``, or None when it is nearly singular.
-
-    Nearly singular: Hadamard ratio ``det / prod(diag)`` at most 1e-12. Cofactors on
-    Python floats: this runs several times per inner solve, where ``np.linalg.solve``
-    and ``det`` cost more than the arithmetic itself.
-    """
+def _cofactors3(gram: np.ndarray) -> tuple[tuple[float, ...], float] | None:
+    """Cofactors ``(a, b, c, e, f, i)`` (upper triangle) and determinant of a symmetric
+    3×3 ``gram``, or None when it is nearly singular: Hadamard ratio
+    ``det / prod(diag)`` at most 1e-12. On Python floats: this runs several times per
+    inner solve, where ``np.linalg.solve`` and ``det`` cost more than the arithmetic."""
     (a, b, c), (_, e, f), (_, _, i) = gram.tolist()
     co_a, co_b, co_c = e * i - f * f, c * f - b * i, b * f - c * e
     det = a * co_a + b * co_b + c * co_c
     if not det > 1e-12 * (a * e * i):
         return None
-    co_e, co_f, co_i = a * i - c * c, b * c - a * f, a * e - b * b
+    return (co_a, co_b, co_c, a * i - c * c, b * c - a * f, a * e - b * b), det
+
+
+def _solve3(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+    """``gram^-1 rhs`` for a symmetric 3×3 ``gram``, or None when it is nearly singular
+    (:func:`_cofactors3`)."""
+    found = _cofactors3(gram)
+    if found is None:
+        return None
+    (co_a, co_b, co_c, co_e, co_f, co_i), det = found
     u, v, t = rhs.tolist()
     return np.array(
         [
@@ -373,14 +380,11 @@ class _HuberProblem:
 
 
 def _inverse3(gram: np.ndarray) -> np.ndarray | None:
-    """Inverse of a symmetric 3×3 ``gram`` by cofactors, or None when nearly singular
-    (Hadamard ratio at most 1e-12, as in :func:`_solve3`)."""
-    (a, b, c), (_, e, f), (_, _, i) = gram.tolist()
-    co_a, co_b, co_c = e * i - f * f, c * f - b * i, b * f - c * e
-    det = a * co_a + b * co_b + c * co_c
-    if not det > 1e-12 * (a * e * i):
+    """Inverse of a symmetric 3×3 ``gram``, or None when nearly singular (:func:`_cofactors3`)."""
+    found = _cofactors3(gram)
+    if found is None:
         return None
-    co_e, co_f, co_i = a * i - c * c, b * c - a * f, a * e - b * b
+    (co_a, co_b, co_c, co_e, co_f, co_i), det = found
     return np.array([[co_a, co_b, co_c], [co_b, co_e, co_f], [co_c, co_f, co_i]]) / det
 
 
