@@ -502,10 +502,10 @@ def _refine_huber(prob: _HuberProblem, theta0: np.ndarray, coef0: np.ndarray, ma
         trial = prob.state(s.theta + step, s)
         n_iter += 1
         if rounding:  # a step at rounding level: take it if it lowers the gradient
-            status, message = FitStatus.CONVERGED, "predicted decrease below rounding"
             if trial.value > s.value * (1 + 1e-14) or not (
                 _stationarity_gap(trial.theta, trial.gradient / f0) < gap
             ):
+                status, message = FitStatus.CONVERGED, "predicted decrease below rounding"
                 break
             s, g, fresh = trial, trial.gradient, True
             continue
