@@ -186,17 +186,24 @@ def test_huber_line_search_finds_the_minimum_along_the_line(seed, n, delta):
         assert phi(t) <= phi(max(t + h * max(t, 1.0), 0.0)) + 1e-16
 
 
+def _huber_problem(df: pd.DataFrame, delta: float = 1e-3):
+    from scaling_lab.fitting.robust import _HuberProblem
+
+    base = _Projection(
+        np.log(df["params"].to_numpy(float)),
+        np.log(df["tokens"].to_numpy(float)),
+        df["loss"].to_numpy(float),
+    )
+    return _HuberProblem(base, np.ones(len(df)), delta)
+
+
 @pytest.mark.parametrize("name", PUBLISHED_SETS)
 def test_inner_huber_solve_is_exact_from_any_start(name):
     """The projected objective is a function of the exponents alone: the inner solve
     lands on the same minimum value from distant starts, also where few residuals lie
     inside delta (near-L1 problems, as on the OLMo ladder and Gadre et al.'s runs)."""
     df = published_runs(name)
-    prob = _Projection(
-        np.log(df["params"].to_numpy(float)),
-        np.log(df["tokens"].to_numpy(float)),
-        df["loss"].to_numpy(float),
-    )
+    prob = _huber_problem(df).base
     w = np.ones(len(df))
     rng = np.random.default_rng(7)
     for theta in rng.uniform(0.1, 0.8, size=(10, 2)):
@@ -262,17 +269,6 @@ def test_robust_benchmark_times_both_fits_on_a_published_set(monkeypatch):
 # The refinement of the exponents: a trust-region Newton iteration on the projected
 # Huber objective F(alpha, beta), with the exact gradient and the exact Hessian of the
 # current quadratic piece.
-
-
-def _huber_problem(df: pd.DataFrame, delta: float = 1e-3):
-    from scaling_lab.fitting.robust import _HuberProblem
-
-    base = _Projection(
-        np.log(df["params"].to_numpy(float)),
-        np.log(df["tokens"].to_numpy(float)),
-        df["loss"].to_numpy(float),
-    )
-    return _HuberProblem(base, np.ones(len(df)), delta)
 
 
 def _projected_huber(prob, theta, start) -> float:

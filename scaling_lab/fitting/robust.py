@@ -301,10 +301,6 @@ class _HuberState:
     moments: np.ndarray
 
     @property
-    def design(self) -> np.ndarray:
-        return self.columns[:, :3]
-
-    @property
     def gradient(self) -> np.ndarray:
         """Envelope theorem: ``dF/dalpha = A sum w psi(r) log N N**-alpha`` (and for beta)."""
         return self.coef[1:] * self.moments[3:5]
@@ -408,6 +404,12 @@ def _positive_definite(h: tuple[float, float, float]) -> tuple[float, float, flo
     return f_small + k * (p - small), k * q, f_small + k * (t - small)
 
 
+def _model_curvature(model: tuple[float, float, float], d: np.ndarray) -> float:
+    """``d' model d`` for the symmetric 2×2 ``model`` held as ``(m_aa, m_ab, m_bb)``."""
+    da, db = d.tolist()
+    return model[0] * da * da + 2 * model[1] * da * db + model[2] * db * db
+
+
 def _dogleg(
     model: tuple[float, float, float] | None, g: np.ndarray, held: np.ndarray, radius: float
 ) -> np.ndarray:
@@ -420,8 +422,7 @@ def _dogleg(
     newton = _newton_step(model, g, held)
     if math.hypot(*newton.tolist()) <= radius:
         return newton
-    ga, gb = g.tolist()
-    gbg = model[0] * ga * ga + 2 * model[1] * ga * gb + model[2] * gb * gb
+    gbg = _model_curvature(model, g)
     cauchy = -g * (gg / gbg)
     cauchy_length = math.sqrt(gg) * gg / gbg
     if cauchy_length >= radius:
@@ -483,14 +484,9 @@ def _refine_huber(prob: _HuberProblem, theta0: np.ndarray, coef0: np.ndarray, ma
                 fresh = False
             step = _dogleg(model, g_free, held, radius)
             step = np.clip(s.theta + step, lo, hi) - s.theta
-            da, db = step.tolist()
-            length = math.hypot(da, db)
+            length = math.hypot(*step.tolist())
             slope = float(g @ step)
-            curvature = (
-                0.0
-                if model is None
-                else model[0] * da * da + 2 * model[1] * da * db + model[2] * db * db
-            )
+            curvature = 0.0 if model is None else _model_curvature(model, step)
             predicted = -slope - 0.5 * curvature
             gap = _stationarity_gap(s.theta, g / f0)
             rounding = -slope <= 1e-13 * s.value or length <= 1e-15
